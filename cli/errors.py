@@ -1,0 +1,18 @@
+"""Failures a user can fix: the CLI prints their message, never a traceback."""
+
+from core.embeddings.local import ModelIntegrityError
+
+from core.db import DatabaseUnavailable
+from core.index import IndexMismatch, IndexNotReady, VectorStoreLocked
+from ingest.loader import BookError
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    BookError,
+    DatabaseUnavailable,
+    IndexMismatch,
+    IndexNotReady,
+    ModelIntegrityError,
+    VectorStoreLocked,
+    FileNotFoundError,
+    ValueError,
+)

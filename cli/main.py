@@ -1,0 +1,135 @@
+"""The `tutor` command line: ingest the book, search it, evaluate retrieval."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from cli.output import print_eval, print_ingest, print_passages, progress_bar
+from core.runtime import open_book_index
+from core.settings import get_settings
+
+T = TypeVar("T")
+app = typer.Typer(help="Textbook Tutor: an AI tutor backend for Docusaurus textbooks.", no_args_is_help=True)
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; known failures become one clear line and exit status 2."""
+    from cli.errors import USER_ERRORS
+
+    try:
+        return asyncio.run(coro)
+    except USER_ERRORS as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="Docusaurus docs folder (or one .md/.mdx file).")],
+    recreate: Annotated[bool, typer.Option("--recreate", help="Drop the collection and rebuild it.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Index a book incrementally: unchanged chunks are neither embedded nor written again."""
+    from ingest.book import ingest_book
+
+    settings = get_settings()
+
+    async def main() -> Any:
+        async with open_book_index(settings) as index:
+            with progress_bar("Indexing", enabled=not as_json) as (start, advance):
+                return await ingest_book(
+                    index, path, settings, recreate=recreate, on_start=start, on_progress=advance
+                )
+
+    summary = run(main())
+    for problem in summary.problems:
+        err.print(f"[yellow]skipped[/] {problem['source']}: {problem['message']}", highlight=False)
+    if as_json:
+        typer.echo(json.dumps(summary.as_json()))
+    else:
+        print_ingest(summary)
+    if summary.pages == 0:
+        err.print("[bold red]error:[/] nothing could be indexed", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Number of passages.")] = 5,
+    mode: Annotated[str, typer.Option(help="dense, sparse or hybrid.")] = "hybrid",
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the best passages of the book for a query."""
+    from core.retrieval import search as search_index
+
+    if mode not in ("dense", "sparse", "hybrid"):
+        raise typer.BadParameter("must be dense, sparse or hybrid", param_hint="--mode")
+    settings = get_settings()
+
+    async def main() -> Any:
+        async with open_book_index(settings) as index:
+            await index.require()
+            return search_index(index, query, k=k, mode=mode, fusion=settings.hybrid_fusion)  # type: ignore[arg-type]
+
+    passages = run(main())
+    if as_json:
+        keys = ("doc_path", "title", "heading", "url", "score", "text")
+        typer.echo(
+            json.dumps([{key: p.as_json()[key] for key in keys} for p in passages], ensure_ascii=False)
+        )
+    else:
+        print_passages(passages)
+
+
+@app.command("eval")
+def evaluate(
+    beir: Annotated[
+        Path | None, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")
+    ] = None,
+    questions: Annotated[Path | None, typer.Option(help="Questions file for the ingested book.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Retrieval quality (nDCG@10, Recall@5/10/100, MRR@10) and latency of each search mode."""
+    from ingest import evaluate as ev
+
+    if (beir is None) == (questions is None):
+        raise typer.BadParameter("give exactly one of --beir DIR or --questions FILE")
+    settings = get_settings()
+
+    async def main() -> dict[str, Any]:
+        async with open_book_index(settings) as index:
+            result: dict[str, Any] = {"fusion": settings.hybrid_fusion}
+            if beir is not None:
+                with progress_bar("Indexing corpus", enabled=not as_json) as (start, advance):
+                    target, queries, summary = await ev.prepare_beir(index, beir, start, advance)
+                result["ingest"] = summary.as_json()
+            else:
+                assert questions is not None
+                target, queries = index, ev.load_questions(questions)
+            reports = await ev.evaluate(target, queries, settings.hybrid_fusion)
+            result["modes"] = [report.as_json() for report in reports]
+            return result
+
+    result = run(main())
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        print_eval(result)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    app()

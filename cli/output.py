@@ -1,0 +1,80 @@
+"""Human-readable output of the commands (rich tables and a progress bar on stderr)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.retrieval import Passage
+
+out = Console()
+
+
+@contextmanager
+def progress_bar(
+    label: str, *, enabled: bool
+) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """(start(total), advance(n)) callbacks driving a progress bar on stderr."""
+    progress = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=True,
+    )
+    task = progress.add_task(label, total=None)
+    with progress:
+        yield (lambda total: progress.update(task, total=total)), (lambda n: progress.advance(task, n))
+
+
+def print_ingest(summary: Any) -> None:
+    out.print(
+        f"{summary.pages} pages: {summary.added} added, {summary.updated} updated, "
+        f"{summary.skipped} unchanged, {summary.deleted} deleted; {summary.chunks} chunks indexed, "
+        f"{summary.embedded} embedded, in {summary.seconds:.1f} s",
+        highlight=False,
+    )
+
+
+def print_passages(passages: list[Passage]) -> None:
+    if not passages:
+        out.print("No passages found.")
+    for rank, passage in enumerate(passages, start=1):
+        out.print(
+            f"[bold]{rank}. {escape(passage.title)}[/] › {escape(passage.heading)}  "
+            f"[dim]score {passage.score:.3f}[/]"
+        )
+        out.print(f"   [link={passage.url}]{escape(passage.url)}[/link]")
+        snippet = " ".join(passage.text.split())
+        out.print(f"   {escape(snippet[:300])}{'…' if len(snippet) > 300 else ''}\n", highlight=False)
+
+
+def print_eval(result: dict[str, Any]) -> None:
+    if "ingest" in result:
+        ingest = result["ingest"]
+        out.print(
+            f"corpus: {ingest['chunks']} documents ({ingest['embedded']} embedded this run, "
+            f"{ingest['seconds']:.1f} s)"
+        )
+    table = Table(title=f"Retrieval (hybrid fusion: {result['fusion']})")
+    for column in ("mode", "nDCG@10", "R@5", "R@10", "R@100", "MRR@10", "p50 ms", "p95 ms"):
+        table.add_column(column, justify="right")
+    for m in result["modes"]:
+        table.add_row(
+            m["mode"],
+            *(
+                f"{m[key]:.3f}"
+                for key in ("ndcg_at_10", "recall_at_5", "recall_at_10", "recall_at_100", "mrr_at_10")
+            ),
+            f"{m['latency_p50_ms']:.1f}",
+            f"{m['latency_p95_ms']:.1f}",
+        )
+    out.print(table)

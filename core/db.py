@@ -1,0 +1,149 @@
+"""The project's Postgres: one async psycopg pool, with versioned migrations applied on open.
+
+`DATABASE_URL` points at any Postgres >= 14 (Neon, RDS, the one on this machine). Without it, an
+embedded PostgreSQL from the `pgserver` wheel is started under `TUTOR_HOME/postgres`: zero setup.
+Every later feature (index records, checkpoints, threads, profiles, quotas) lives in this database.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Embedded servers started by this process, by data folder. pgserver stops a server when the last
+# process that asked for it exits, so holding the handle for the process lifetime is what we want.
+_embedded_servers: dict[Path, Any] = {}
+
+MIGRATIONS_LOCK = 72_616_001  # arbitrary constant: the advisory lock serialising migrations across replicas
+_MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+
+
+class DatabaseUnavailable(RuntimeError):
+    """Postgres could not be reached or started; the message says which and how to fix it."""
+
+
+def embedded_postgres_url(data_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL server under `data_dir` and return its URL."""
+    data_dir = data_dir.resolve()
+    if data_dir not in _embedded_servers:
+        import pgserver  # imported lazily: only the embedded mode needs it
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with warnings.catch_warnings():  # platformdirs complains when XDG_RUNTIME_DIR is unset
+                warnings.simplefilter("ignore")
+                _embedded_servers[data_dir] = pgserver.get_server(data_dir, cleanup_mode="stop")
+        except Exception as exc:  # pgserver raises plain exceptions with the server log inside
+            raise DatabaseUnavailable(
+                f"could not start the embedded PostgreSQL in {data_dir}: {exc}. "
+                "Set DATABASE_URL to use an existing server instead."
+            ) from exc
+    url: str = _embedded_servers[data_dir].get_uri()
+    return url
+
+
+def database_url(settings: Settings) -> str:
+    """`DATABASE_URL` when set, else the embedded server's URL."""
+    return settings.database_url or embedded_postgres_url(settings.postgres_dir)
+
+
+@dataclass
+class Database:
+    """An open connection pool on the project's database (migrated)."""
+
+    url: str
+    pool: Pool = field(repr=False)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, url: str | None = None) -> Database:
+        url = url or database_url(settings)
+        pool: Pool = AsyncConnectionPool(
+            url,
+            connection_class=AsyncConnection[DictRow],
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            # autocommit and dict rows are what the LangGraph checkpointer needs too; prepare_threshold=0
+            # keeps prepared statements out of the way of pgbouncer-style poolers (Neon).
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            # Hosted servers drop idle connections: check before lending, recycle old ones.
+            check=AsyncConnectionPool.check_connection,
+            max_idle=300,
+            max_lifetime=1800,
+            open=False,
+        )
+        try:
+            await pool.open(wait=True, timeout=15)
+        except Exception as exc:
+            await pool.close()
+            raise DatabaseUnavailable(f"cannot connect to Postgres ({_redact(url)}): {exc}") from exc
+        db = cls(url=url, pool=pool)
+        await db.migrate()
+        return db
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def migrate(self) -> list[str]:
+        """Apply the migrations in `core/migrations/` that this database has not seen yet.
+
+        Runs under an advisory lock so replicas starting together apply each migration exactly once.
+        Returns the names of the migrations applied now.
+        """
+        applied_now: list[str] = []
+        async with self.pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATIONS_LOCK,))
+            try:
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version int PRIMARY KEY, name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                cur = await conn.execute("SELECT version FROM schema_migrations")
+                done = {row["version"] for row in await cur.fetchall()}
+                for version, name, sql in _migrations():
+                    if version in done:
+                        continue
+                    await _apply(conn, version, name, sql)
+                    applied_now.append(name)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATIONS_LOCK,))
+        if applied_now:
+            log.info("applied migrations: %s", ", ".join(applied_now))
+        return applied_now
+
+
+async def _apply(conn: AsyncConnection[DictRow], version: int, name: str, sql: str) -> None:
+    async with conn.transaction():
+        await conn.execute(sql.encode(), prepare=False)  # several statements: no prepared form
+        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every `NNNN_name.sql` shipped in `core/migrations`, in order."""
+    found = []
+    for entry in resources.files("core.migrations").iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

@@ -1,0 +1,194 @@
+"""The book index: one Qdrant collection (dense + sparse vectors) and its bookkeeping in Postgres.
+
+Qdrant is embedded (local mode, a folder under `TUTOR_HOME`) unless `QDRANT_URL` names a server or
+cluster. Postgres remembers what each collection was built with (embedding model, dimension, BM25
+average length) in `index_collections`, and which chunks it holds in `index_records`, so a mismatch
+is caught before it can return nonsense and re-ingesting an unchanged book writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_qdrant import QdrantVectorStore, RetrievalMode
+from qdrant_client import QdrantClient, models
+
+from core.db import Database
+from core.settings import Settings
+from core.sparse import BM25SparseEmbeddings
+
+DENSE, SPARSE = "dense", "sparse"  # named vectors of every collection
+
+
+class VectorStoreLocked(RuntimeError):
+    """Another process holds the embedded Qdrant folder."""
+
+
+class IndexNotReady(RuntimeError):
+    """The collection does not exist yet (nothing ingested)."""
+
+
+class IndexMismatch(RuntimeError):
+    """The collection was built with another embedding model or dimension."""
+
+
+def open_qdrant(settings: Settings) -> QdrantClient:
+    """A client for the configured Qdrant: a server/cluster, or local mode under TUTOR_HOME."""
+    if settings.qdrant_url:
+        return QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=30)
+    settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+    try:
+        return QdrantClient(path=str(settings.qdrant_path))
+    except RuntimeError as exc:
+        if "already accessed" not in str(exc):
+            raise
+        raise VectorStoreLocked(
+            f"the embedded Qdrant store {settings.qdrant_path} is in use by another process "
+            "(local mode allows one process at a time; a running `tutor serve`?). Stop that process, "
+            "point TUTOR_HOME at another folder, or run a Qdrant server and set QDRANT_URL."
+        ) from exc
+
+
+def qdrant_location(settings: Settings) -> str:
+    """Where the vectors live, as part of the bookkeeping key: two stores never share records."""
+    return settings.qdrant_url or f"local:{settings.qdrant_path.resolve()}"
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection was built with (a row of `index_collections`)."""
+
+    collection: str
+    embedding_model: str
+    dimension: int
+    sparse_avgdl: float
+    version: int
+    chunks: int
+    updated_at: datetime
+
+
+class BookIndex:
+    """A named collection in Qdrant plus its records in Postgres."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        client: QdrantClient,
+        location: str,
+        collection: str,
+        embeddings: Embeddings,
+        embedding_model: str,
+    ) -> None:
+        self.db, self.client, self.collection = db, client, collection
+        self.namespace = f"{location}/{collection}"
+        self.embeddings, self.embedding_model = embeddings, embedding_model
+        self.info: CollectionInfo | None = None
+        self.sparse = BM25SparseEmbeddings()
+
+    def sibling(self, collection: str) -> BookIndex:
+        """Another collection in the same stores, with the same model (e.g. a benchmark corpus)."""
+        location = self.namespace.removesuffix(f"/{self.collection}")
+        return BookIndex(
+            db=self.db,
+            client=self.client,
+            location=location,
+            collection=collection,
+            embeddings=self.embeddings,
+            embedding_model=self.embedding_model,
+        )
+
+    async def load(self) -> CollectionInfo | None:
+        """Read the collection's record; None when it was never built or its vectors are gone."""
+        async with self.db.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT collection, embedding_model, dimension, sparse_avgdl, version, chunks, updated_at"
+                " FROM index_collections WHERE namespace = %s",
+                (self.namespace,),
+            )
+            row = await cur.fetchone()
+        exists = self.client.collection_exists(self.collection)
+        self.info = CollectionInfo(**row) if row and exists else None
+        if self.info:
+            self.sparse = BM25SparseEmbeddings(avgdl=self.info.sparse_avgdl)
+        return self.info
+
+    async def require(self) -> CollectionInfo:
+        """The loaded collection, checked against the configured embedding model."""
+        info = self.info or await self.load()
+        if info is None:
+            raise IndexNotReady(
+                f"collection '{self.collection}' is not indexed yet: run `tutor ingest book/docs` first"
+            )
+        self.check_compatible(info)
+        return info
+
+    def check_compatible(self, info: CollectionInfo) -> None:
+        if info.embedding_model != self.embedding_model:
+            raise IndexMismatch(
+                f"collection '{self.collection}' was built with {info.embedding_model} "
+                f"({info.dimension} dimensions) but EMBEDDINGS is {self.embedding_model}: "
+                "re-ingest with `tutor ingest PATH --recreate`"
+            )
+        size = self._qdrant_dimension()
+        if size is not None and size != info.dimension:
+            raise IndexMismatch(
+                f"collection '{self.collection}' holds {size}-dimensional vectors, expected "
+                f"{info.dimension}: re-ingest with `tutor ingest PATH --recreate`"
+            )
+
+    async def create(self, *, dimension: int, sparse_avgdl: float) -> CollectionInfo:
+        """(Re)create the collection empty: drops old vectors and records of this namespace."""
+        if self.client.collection_exists(self.collection):
+            self.client.delete_collection(self.collection)
+        self.client.create_collection(
+            self.collection,
+            vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
+            # IDF modifier: Qdrant supplies BM25's inverse document frequency at query time.
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        )
+        async with self.db.pool.connection() as conn, conn.transaction():
+            await conn.execute("DELETE FROM index_records WHERE namespace = %s", (self.namespace,))
+            await conn.execute(
+                "INSERT INTO index_collections"
+                " (namespace, collection, embedding_model, dimension, sparse_avgdl)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (namespace) DO UPDATE SET"
+                " embedding_model = excluded.embedding_model, dimension = excluded.dimension,"
+                " sparse_avgdl = excluded.sparse_avgdl, version = index_collections.version + 1,"
+                " chunks = 0, created_at = now(), updated_at = now()",
+                (self.namespace, self.collection, self.embedding_model, dimension, sparse_avgdl),
+            )
+        info = await self.load()
+        assert info is not None
+        return info
+
+    async def record_change(self, *, chunks: int, changed: bool) -> None:
+        """Store the chunk count; bump the version when the content changed (caches key on it)."""
+        async with self.db.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE index_collections SET chunks = %s,"
+                " version = version + %s, updated_at = CASE WHEN %s THEN now() ELSE updated_at END"
+                " WHERE namespace = %s",
+                (chunks, int(changed), changed, self.namespace),
+            )
+        await self.load()
+
+    def vector_store(self, mode: RetrievalMode = RetrievalMode.HYBRID) -> QdrantVectorStore:
+        """The LangChain vector store over this collection (hybrid: writes both vectors)."""
+        return QdrantVectorStore(
+            client=self.client,
+            collection_name=self.collection,
+            embedding=self.embeddings,
+            sparse_embedding=self.sparse,
+            retrieval_mode=mode,
+            vector_name=DENSE,
+            sparse_vector_name=SPARSE,
+        )
+
+    def _qdrant_dimension(self) -> int | None:
+        vectors: Any = self.client.get_collection(self.collection).config.params.vectors
+        params = vectors.get(DENSE) if isinstance(vectors, dict) else None
+        return params.size if params else None

@@ -1,0 +1,103 @@
+"""Searching the book index: dense, sparse (BM25) or hybrid, fused inside Qdrant."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from qdrant_client import models
+
+from core.index import DENSE, SPARSE, BookIndex
+
+SearchMode = Literal["dense", "sparse", "hybrid"]
+Fusion = Literal["rrf", "dbsf"]
+# Each leg of a hybrid query contributes at least this many candidates to the fusion, so a passage
+# ranked 12th by one leg and 2nd by the other can still win a top-5.
+MIN_PREFETCH = 50
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrieved chunk with what a reader needs to cite it."""
+
+    chunk_id: str
+    doc_path: str
+    title: str
+    heading: str
+    heading_path: str
+    anchor: str
+    url: str
+    score: float
+    text: str
+    order: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def search(
+    index: BookIndex,
+    query: str,
+    *,
+    k: int = 5,
+    mode: SearchMode = "hybrid",
+    fusion: Fusion = "dbsf",
+    query_filter: models.Filter | None = None,
+) -> list[Passage]:
+    """The `k` best passages for `query`. The index must be loaded (`await index.require()`)."""
+    client, collection = index.client, index.collection
+    if mode == "dense":
+        dense = index.embeddings.embed_query(query)
+        points = client.query_points(
+            collection, query=dense, using=DENSE, limit=k, query_filter=query_filter, with_payload=True
+        ).points
+    elif mode == "sparse":
+        points = client.query_points(
+            collection,
+            query=_sparse_query(index, query),
+            using=SPARSE,
+            limit=k,
+            query_filter=query_filter,
+            with_payload=True,
+        ).points
+    else:
+        dense = index.embeddings.embed_query(query)
+        depth = max(k, MIN_PREFETCH)
+        points = client.query_points(
+            collection,
+            prefetch=[
+                models.Prefetch(query=dense, using=DENSE, limit=depth, filter=query_filter),
+                models.Prefetch(
+                    query=_sparse_query(index, query), using=SPARSE, limit=depth, filter=query_filter
+                ),
+            ],
+            query=models.FusionQuery(fusion=models.Fusion(fusion)),
+            limit=k,
+            with_payload=True,
+        ).points
+    return [_passage(point) for point in points]
+
+
+def _sparse_query(index: BookIndex, query: str) -> models.SparseVector:
+    vector = index.sparse.embed_query(query)
+    return models.SparseVector(indices=vector.indices, values=vector.values)
+
+
+def _passage(point: models.ScoredPoint) -> Passage:
+    payload = point.payload or {}
+    meta: dict[str, Any] = payload.get("metadata") or {}
+    content: str = payload.get("page_content", "")
+    heading_path = meta.get("heading_path", "")
+    return Passage(
+        chunk_id=str(meta.get("chunk_id", point.id)),
+        doc_path=meta.get("doc_path", ""),
+        title=meta.get("title", ""),
+        heading=meta.get("heading", ""),
+        heading_path=heading_path,
+        anchor=meta.get("anchor", ""),
+        url=meta.get("url", ""),
+        score=float(point.score),
+        # The indexed text starts with the heading path (it helps both retrievers); show the body.
+        text=content.removeprefix(f"{heading_path}\n\n") if heading_path else content,
+        order=int(meta.get("order", 0)),
+    )

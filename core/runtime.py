@@ -1,0 +1,33 @@
+"""Opening and closing everything a command needs: database, vector store, embedding model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from core.db import Database
+from core.index import BookIndex, open_qdrant, qdrant_location
+from core.providers import make_embeddings
+from core.settings import Settings
+
+
+@asynccontextmanager
+async def open_book_index(settings: Settings) -> AsyncIterator[BookIndex]:
+    """The configured book index, ready for ingest or search; closes its stores on exit."""
+    client = open_qdrant(settings)  # first: a locked embedded store should fail before anything starts
+    try:
+        db = await Database.open(settings)
+        try:
+            embeddings, model_name = make_embeddings(settings)
+            yield BookIndex(
+                db=db,
+                client=client,
+                location=qdrant_location(settings),
+                collection=settings.collection,
+                embeddings=embeddings,
+                embedding_model=model_name,
+            )
+        finally:
+            await db.close()
+    finally:
+        client.close()

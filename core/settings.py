@@ -1,0 +1,86 @@
+"""All configuration, in one place.
+
+Every setting is an environment variable (or a line in `.env`) with the same name in upper case;
+`.env.example` documents each one. Nothing needs to be set for a laptop run: the defaults give an
+embedded Postgres, an embedded Qdrant and the local embedding model, all under `TUTOR_HOME`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- local state -------------------------------------------------------------------------------
+    tutor_home: Path = Field(
+        default=Path(".tutor"),
+        description="Folder for all local state: embedded Postgres, embedded Qdrant, built models.",
+    )
+
+    # --- Postgres ----------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="Postgres URL (any Postgres >= 14, e.g. Neon). Unset: embedded server under TUTOR_HOME.",
+    )
+    db_pool_min_size: int = Field(default=1, ge=0)
+    db_pool_max_size: int = Field(default=10, ge=1)
+
+    # --- Qdrant ------------------------------------------------------------------------------------
+    qdrant_url: str | None = Field(
+        default=None, description="Qdrant server or cluster URL. Unset: local mode under TUTOR_HOME/qdrant."
+    )
+    qdrant_api_key: str | None = None
+    collection: str = Field(default="book", description="Qdrant collection holding the book's chunks.")
+
+    # --- the book ----------------------------------------------------------------------------------
+    book_path: Path = Field(default=Path("book/docs"), description="Docusaurus docs folder to index.")
+    book_base_url: str = Field(
+        default="http://localhost:3000", description="Site root used to build deep links to sections."
+    )
+    book_docs_route: str = Field(default="docs", description="Docusaurus routeBasePath of the docs plugin.")
+    chunk_size: int = Field(default=1000, ge=100, description="Target chunk size in characters.")
+    chunk_overlap: int = Field(default=150, ge=0, description="Characters of prose repeated between chunks.")
+
+    # --- embeddings and retrieval ------------------------------------------------------------------
+    embeddings: str = Field(
+        default="local",
+        description="'local' (all-MiniLM-L6-v2, offline) or provider:model for init_embeddings, "
+        "e.g. openai:text-embedding-3-small or google_genai:models/gemini-embedding-001.",
+    )
+    local_embedding_precision: Literal["fp32", "int8"] = Field(
+        default="int8", description="Weights of the local model: int8 is ~2x faster, fp32 is exact."
+    )
+    hybrid_fusion: Literal["rrf", "dbsf"] = Field(
+        default="dbsf", description="How Qdrant fuses dense and sparse results."
+    )
+    search_k: int = Field(default=5, ge=1, le=100, description="Passages returned by a search.")
+
+    @field_validator("book_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.tutor_home / "qdrant"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.tutor_home / "postgres"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.tutor_home / "models"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings(...)` instead)."""
+    return Settings()
