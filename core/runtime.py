@@ -23,7 +23,7 @@ async def open_book_index(settings: Settings) -> AsyncIterator[BookIndex]:
                 db=db,
                 client=client,
                 location=qdrant_location(settings),
-                collection=settings.collection,
+                collection=settings.qdrant_collection,
                 embeddings=embeddings,
                 embedding_model=model_name,
             )

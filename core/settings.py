@@ -16,12 +16,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
 
     # --- local state -------------------------------------------------------------------------------
     tutor_home: Path = Field(
         default=Path(".tutor"),
         description="Folder for all local state: embedded Postgres, embedded Qdrant, built models.",
+    )
+
+    models_dir_override: Path | None = Field(
+        default=None,
+        alias="models_dir",
+        description="Where built model files are cached (default TUTOR_HOME/models).",
     )
 
     # --- Postgres ----------------------------------------------------------------------------------
@@ -37,7 +45,7 @@ class Settings(BaseSettings):
         default=None, description="Qdrant server or cluster URL. Unset: local mode under TUTOR_HOME/qdrant."
     )
     qdrant_api_key: str | None = None
-    collection: str = Field(default="book", description="Qdrant collection holding the book's chunks.")
+    qdrant_collection: str = Field(default="book", description="Qdrant collection holding the book's chunks.")
 
     # --- the book ----------------------------------------------------------------------------------
     book_path: Path = Field(default=Path("book/docs"), description="Docusaurus docs folder to index.")
@@ -77,7 +85,7 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.tutor_home / "models"
+        return self.models_dir_override or self.tutor_home / "models"
 
 
 @lru_cache

@@ -74,7 +74,7 @@ async def open_index(settings: Settings, embeddings: LocalMiniLMEmbeddings, url:
         db=db,
         client=open_qdrant(settings),
         location=qdrant_location(settings),
-        collection=settings.collection,
+        collection=settings.qdrant_collection,
         embeddings=embeddings,
         embedding_model=LOCAL_MODEL,
     )

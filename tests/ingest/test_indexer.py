@@ -1,0 +1,130 @@
+"""Incremental, idempotent indexing against real Postgres (both modes) and real Qdrant local mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.index import BookIndex, IndexMismatch, VectorStoreLocked, open_qdrant
+from core.retrieval import search
+from core.settings import Settings
+from ingest.book import ingest_book
+from ingest.record_manager import PostgresRecordManager
+
+PAGE = """---
+title: {title}
+---
+
+Intro paragraph of {title}, about {topic}.
+
+## First section
+
+The first section of {title} explains {topic} in a few sentences. It is long enough to be a chunk.
+
+## Second section
+
+The second section of {title} gives an example of {topic} with numbers 1, 2 and 3.
+"""
+
+
+def write_book(root: Path) -> Path:
+    docs = root / "docs"
+    (docs / "01-basics").mkdir(parents=True)
+    (docs / "01-basics" / "01-alpha.md").write_text(PAGE.format(title="Alpha", topic="gear trains"))
+    (docs / "01-basics" / "02-beta.md").write_text(PAGE.format(title="Beta", topic="servo motors"))
+    (docs / "gamma.md").write_text(PAGE.format(title="Gamma", topic="lidar scanners"))
+    return docs
+
+
+async def qdrant_count(index: BookIndex) -> int:
+    return index.client.count(index.collection, exact=True).count
+
+
+async def test_reingest_edit_delete_recreate(index: BookIndex, settings: Settings, tmp_path: Path) -> None:
+    docs = write_book(tmp_path)
+    embedded_before = index.embeddings.texts_embedded  # type: ignore[attr-defined]
+
+    first = await ingest_book(index, docs, settings)
+    assert (first.pages, first.added, first.skipped, first.deleted) == (3, 3, 0, 0)
+    assert first.chunks == first.embedded == 9  # intro + 2 sections per page
+    assert await qdrant_count(index) == 9
+
+    # Unchanged book: nothing embedded, nothing written.
+    counted = index.embeddings.texts_embedded  # type: ignore[attr-defined]
+    again = await ingest_book(index, docs, settings)
+    assert (again.added, again.updated, again.skipped, again.deleted, again.embedded) == (0, 0, 3, 0, 0)
+    assert index.embeddings.texts_embedded == counted  # type: ignore[attr-defined]
+    assert again.chunks == 9
+
+    # One sentence edited in one section: exactly that chunk is embedded again.
+    beta = docs / "01-basics" / "02-beta.md"
+    beta.write_text(beta.read_text().replace("with numbers 1, 2 and 3", "with numbers 4, 5 and 6"))
+    edited = await ingest_book(index, docs, settings)
+    assert (edited.added, edited.updated, edited.skipped, edited.deleted) == (0, 1, 2, 0)
+    assert edited.embedded == 1
+    assert index.embeddings.texts_embedded == counted + 1  # type: ignore[attr-defined]
+    assert await qdrant_count(index) == 9
+    hits = search(index, "servo motors example numbers", k=3, mode="sparse")
+    assert any("4, 5 and 6" in p.text for p in hits) and not any("1, 2 and 3" in p.text for p in hits)
+
+    # A deleted file loses its chunks, in Qdrant and in the records.
+    (docs / "gamma.md").unlink()
+    deleted = await ingest_book(index, docs, settings)
+    assert (deleted.deleted, deleted.skipped, deleted.chunks, deleted.embedded) == (1, 2, 6, 0)
+    assert await qdrant_count(index) == 6
+    assert not [p for p in search(index, "lidar scanners", k=6, mode="sparse") if p.title == "Gamma"]
+
+    # --recreate rebuilds everything.
+    rebuilt = await ingest_book(index, docs, settings, recreate=True)
+    assert (rebuilt.added, rebuilt.embedded, rebuilt.chunks) == (2, 6, 6)
+    assert await qdrant_count(index) == 6
+    assert index.embeddings.texts_embedded > embedded_before  # type: ignore[attr-defined]
+
+
+async def test_broken_file_keeps_its_chunks_and_is_reported(
+    index: BookIndex, settings: Settings, tmp_path: Path
+) -> None:
+    docs = write_book(tmp_path)
+    await ingest_book(index, docs, settings)
+    (docs / "gamma.md").write_bytes(b"\xff\xfe caf\xe9 latin-1 bytes")
+    (docs / "broken.md").write_text("---\ntitle: [unclosed\n---\n\nText.\n")
+    summary = await ingest_book(index, docs, settings)
+    sources = {problem["source"] for problem in summary.problems}
+    assert sources == {"gamma.md", "broken.md"}
+    assert (summary.pages, summary.skipped, summary.deleted, summary.chunks) == (2, 3, 0, 9)
+
+
+async def test_lost_vectors_are_rebuilt_not_trusted(index: BookIndex, settings: Settings, tmp_path: Path) -> None:
+    docs = write_book(tmp_path)
+    await ingest_book(index, docs, settings)
+    index.client.delete_collection(index.collection)  # e.g. a wiped Qdrant folder; records remain
+    summary = await ingest_book(index, docs, settings)
+    assert summary.embedded == 9 and await qdrant_count(index) == 9
+
+
+async def test_other_embedding_model_is_a_clear_error(
+    index: BookIndex, settings: Settings, tmp_path: Path
+) -> None:
+    docs = write_book(tmp_path)
+    await ingest_book(index, docs, settings)
+    index.embedding_model = "openai:text-embedding-3-small"
+    with pytest.raises(IndexMismatch, match="--recreate"):
+        await ingest_book(index, docs, settings)
+    with pytest.raises(IndexMismatch, match="--recreate"):
+        await index.require()
+
+
+async def test_records_are_namespaced_by_store(index: BookIndex, settings: Settings, tmp_path: Path) -> None:
+    await ingest_book(index, write_book(tmp_path), settings)
+    other = PostgresRecordManager(index.db.pool, "local:/somewhere/else/book")
+    assert await other.keys_by_group() == {}
+
+
+def test_embedded_qdrant_held_by_another_client_is_a_clear_error(settings: Settings) -> None:
+    first = open_qdrant(settings)
+    try:
+        with pytest.raises(VectorStoreLocked, match="QDRANT_URL"):
+            open_qdrant(settings)
+    finally:
+        first.close()
