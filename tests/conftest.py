@@ -23,6 +23,8 @@ from core.index import BookIndex, open_qdrant, qdrant_location
 from core.providers import LOCAL_MODEL
 from core.settings import Settings
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book" / "docs"
 QUESTIONS = ROOT / "book" / "questions.jsonl"

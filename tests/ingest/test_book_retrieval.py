@@ -1,0 +1,44 @@
+"""Retrieval quality on the bundled sample book and its question set."""
+
+from __future__ import annotations
+
+import json
+
+from core.index import BookIndex
+from core.retrieval import search
+from core.settings import Settings
+from ingest.book import book_chunks
+from ingest.evaluate import evaluate, load_questions
+from tests.conftest import BOOK, QUESTIONS
+
+
+def test_question_set_points_at_real_sections() -> None:
+    lines = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    assert len(lines) >= 40
+    assert sum(1 for q in lines if q.get("paraphrased")) >= len(lines) * 0.6
+    pages, chunks, problems = book_chunks(BOOK, Settings(_env_file=None))  # type: ignore[call-arg]
+    assert not problems and len(pages) >= 12
+    sections = {(c.doc_path, c.anchor) for c in chunks}
+    for q in lines:
+        assert (q["doc_path"], q["anchor"]) in sections, q["id"]
+
+
+def test_sample_book_is_big_enough() -> None:
+    words = sum(len(p.read_text().split()) for p in BOOK.rglob("*.md*"))
+    assert words >= 8000
+
+
+async def test_hybrid_finds_the_gold_section_and_beats_each_leg(book_index: BookIndex) -> None:
+    reports = {r.mode: r for r in await evaluate(book_index, load_questions(QUESTIONS), "dbsf")}
+    assert reports["hybrid"].recall_at_5 >= 0.90
+    for single in ("dense", "sparse"):
+        assert reports["hybrid"].ndcg_at_10 > reports[single].ndcg_at_10
+        assert reports["hybrid"].recall_at_5 >= reports[single].recall_at_5
+
+
+async def test_passages_carry_deep_links(book_index: BookIndex) -> None:
+    passages = search(book_index, "how do nodes talk to each other?", k=5)
+    assert passages and all(p.url.startswith("http://localhost:3000/docs/") for p in passages)
+    top = passages[0]
+    assert top.url.endswith(f"{top.doc_path}#{top.anchor}") and top.heading and top.text
+    assert top.heading_path.count("›") >= 1
