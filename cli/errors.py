@@ -1,9 +1,12 @@
 """Failures a user can fix: the CLI prints their message, never a traceback."""
 
 from core.embeddings.local import ModelIntegrityError
+from pydantic import ValidationError
 
 from core.db import DatabaseUnavailable
 from core.index import IndexMismatch, IndexNotReady, VectorStoreLocked
+from graphs.nodes.intake import InvalidTurn
+from ingest.evaluate import BadQuestions
 from ingest.loader import BookError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -13,6 +16,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     IndexNotReady,
     ModelIntegrityError,
     VectorStoreLocked,
+    BadQuestions,
+    InvalidTurn,
+    ValidationError,
     FileNotFoundError,
-    ValueError,
 )

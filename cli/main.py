@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from cli.output import print_eval, print_ingest, print_passages, progress_bar
+from cli.output import print_eval, print_ingest, print_passages, print_turn, progress_bar
 from core.runtime import open_book_index
 from core.settings import get_settings
 
@@ -128,6 +128,48 @@ def evaluate(
         typer.echo(json.dumps(result))
     else:
         print_eval(result)
+
+
+@app.command()
+def ask(
+    message: Annotated[str, typer.Argument(help="The question or request.")],
+    thread: Annotated[
+        str | None, typer.Option(help="Continue this conversation (default: a new one).")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="auto, ask, selection, personalize or translate.")] = "auto",
+    selected_text: Annotated[str | None, typer.Option(help="Highlighted text to answer from.")] = None,
+    page: Annotated[str | None, typer.Option(help="Doc path or URL of the page you are on.")] = None,
+    lang: Annotated[str | None, typer.Option(help="Target language for translate, e.g. ur.")] = None,
+    content: Annotated[str | None, typer.Option(help="Text to personalize or translate.")] = None,
+    profile: Annotated[Path | None, typer.Option(help="Learner profile as a JSON file.")] = None,
+    user: Annotated[str | None, typer.Option(help="User id the thread belongs to.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask the tutor: answers from the book with citations (extractive without CHAT_MODEL)."""
+    from cli.ask import run_turn
+
+    output = run(
+        run_turn(
+            get_settings(),
+            {
+                "message": message,
+                "mode": mode,
+                "selected_text": selected_text,
+                "page": page,
+                "target_language": lang,
+                "content": content,
+            },
+            thread=thread,
+            user=user,
+            profile_file=profile,
+        )
+    )
+    if as_json:
+        typer.echo(json.dumps(output, ensure_ascii=False))
+    else:
+        print_turn(output)
+    if output.get("error"):
+        raise typer.Exit(3)
 
 
 def main() -> None:

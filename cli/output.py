@@ -78,3 +78,19 @@ def print_eval(result: dict[str, Any]) -> None:
             f"{m['latency_p95_ms']:.1f}",
         )
     out.print(table)
+
+
+def print_turn(output: dict[str, Any]) -> None:
+    if output.get("error"):
+        out.print(f"[bold red]{escape(output['error']['message'])}[/]")
+        return
+    out.print(output["answer"], highlight=False, markup=False)
+    if output.get("sources"):
+        out.print("\n[bold]Sources[/]")
+        for n, source in enumerate(output["sources"], start=1):
+            line = f"[{n}] {source['title']} › {source['heading']}  {source['url']}"
+            out.print(line, highlight=False, markup=False)
+    out.print(
+        f"\n[dim]route: {output['route']} · thread: {output['thread_id']} "
+        f"· continue with --thread {output['thread_id']}[/]"
+    )

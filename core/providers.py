@@ -1,8 +1,9 @@
-"""Model providers chosen by configuration: the embedding model (and, later, the chat model)."""
+"""Model providers chosen by configuration: the embedding model and the chat model."""
 
 from __future__ import annotations
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
 
 from core.settings import Settings
 
@@ -31,3 +32,24 @@ def embedding_dimension(embeddings: Embeddings) -> int:
     """Vector size of a model: declared by the local one, measured on hosted ones."""
     declared = getattr(embeddings, "dimension", None)
     return int(declared) if declared else len(embeddings.embed_query("dimension probe"))
+
+
+def make_chat_model(settings: Settings) -> BaseChatModel | None:
+    """The configured chat model, or None for extractive mode.
+
+    Timeouts and retries are the provider SDK's own: exponential backoff on 429, 5xx and timeouts,
+    honouring `Retry-After`. `OPENAI_BASE_URL` points `openai:` models at any compatible endpoint.
+    """
+    if not settings.chat_model:
+        return None
+    from langchain.chat_models import init_chat_model
+
+    extra = {}
+    if settings.openai_base_url and settings.chat_model.startswith("openai:"):
+        extra["base_url"] = settings.openai_base_url
+    return init_chat_model(
+        settings.chat_model,
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+        **extra,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ class Passage:
     score: float
     text: str
     order: int
+    similarity: float | None = None  # cosine of the dense vectors (dense and hybrid modes)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,10 +48,17 @@ def search(
 ) -> list[Passage]:
     """The `k` best passages for `query`. The index must be loaded (`await index.require()`)."""
     client, collection = index.client, index.collection
+    dense: list[float] | None = None
     if mode == "dense":
         dense = index.embeddings.embed_query(query)
         points = client.query_points(
-            collection, query=dense, using=DENSE, limit=k, query_filter=query_filter, with_payload=True
+            collection,
+            query=dense,
+            using=DENSE,
+            limit=k,
+            query_filter=query_filter,
+            with_payload=True,
+            with_vectors=[DENSE],
         ).points
     elif mode == "sparse":
         points = client.query_points(
@@ -74,8 +83,9 @@ def search(
             query=models.FusionQuery(fusion=models.Fusion(fusion)),
             limit=k,
             with_payload=True,
+            with_vectors=[DENSE],
         ).points
-    return [_passage(point) for point in points]
+    return [_passage(point, dense) for point in points]
 
 
 def _sparse_query(index: BookIndex, query: str) -> models.SparseVector:
@@ -83,7 +93,15 @@ def _sparse_query(index: BookIndex, query: str) -> models.SparseVector:
     return models.SparseVector(indices=vector.indices, values=vector.values)
 
 
-def _passage(point: models.ScoredPoint) -> Passage:
+def _cosine(a: list[float], b: Any) -> float | None:
+    if not isinstance(b, list) or not b:
+        return None
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+def _passage(point: models.ScoredPoint, query_vector: list[float] | None = None) -> Passage:
     payload = point.payload or {}
     meta: dict[str, Any] = payload.get("metadata") or {}
     content: str = payload.get("page_content", "")
@@ -100,4 +118,7 @@ def _passage(point: models.ScoredPoint) -> Passage:
         # The indexed text starts with the heading path (it helps both retrievers); show the body.
         text=content.removeprefix(f"{heading_path}\n\n") if heading_path else content,
         order=int(meta.get("order", 0)),
+        similarity=_cosine(query_vector, (point.vector or {}).get(DENSE))  # type: ignore[union-attr]
+        if query_vector
+        else None,
     )

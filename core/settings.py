@@ -70,6 +70,27 @@ class Settings(BaseSettings):
     )
     search_k: int = Field(default=5, ge=1, le=100, description="Passages returned by a search.")
 
+    # --- chat model and the tutor --------------------------------------------------------------------
+    chat_model: str | None = Field(
+        default=None,
+        description="provider:model for init_chat_model, e.g. openai:gpt-4o-mini or "
+        "google_genai:gemini-2.5-flash. Unset: extractive answers, no personalize/translate.",
+    )
+    openai_base_url: str | None = Field(
+        default=None, description="Any OpenAI-compatible endpoint (Gemini's included) for openai: models."
+    )
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds before a model call is abandoned.")
+    llm_max_retries: int = Field(default=3, ge=0, description="Retries (with backoff) on 429/5xx/timeouts.")
+    relevance_floor: float = Field(
+        default=0.3,
+        description="Cosine similarity the best passage must reach, else the tutor says the book does not "
+        "cover the question (tuned for the local model; hosted models may want another value).",
+    )
+    window_messages: int = Field(default=10, ge=2, description="Messages of history the model sees.")
+    glossary_path: Path = Field(
+        default=Path("book/glossary.txt"), description="Technical terms kept intact by translation."
+    )
+
     @field_validator("book_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -10,6 +10,7 @@ from core.index import BookIndex
 from core.settings import Settings
 from ingest.indexer import IngestSummary, ProgressCallback, sync_documents
 from ingest.loader import LoadProblem, Page, iter_book_files, load_book
+from ingest.pages import sync_pages
 from ingest.splitter import Chunk, split_page
 
 
@@ -52,6 +53,7 @@ async def ingest_book(
         recreate=recreate,
         on_progress=on_progress,
     )
+    await sync_pages(index, chunks, present)
     summary.pages = len(pages)
     summary.problems = [{"source": p.source, "message": p.message} for p in problems]
     return summary

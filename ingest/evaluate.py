@@ -29,6 +29,10 @@ DEPTH = 100  # results fetched per query: enough for Recall@100
 MODES: tuple[SearchMode, ...] = get_args(SearchMode)
 
 
+class BadQuestions(ValueError):
+    """A questions file line is not a question object."""
+
+
 @dataclass
 class ModeReport:
     """Metrics of one retrieval mode over a query set (latencies in milliseconds)."""
@@ -112,7 +116,7 @@ def load_questions(path: Path) -> list[JudgedQuery]:
             item = json.loads(line)
             text, doc_path, anchor = item["question"], item["doc_path"], item.get("anchor")
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: not a question object ({exc})") from exc
+            raise BadQuestions(f"{path}:{number}: not a question object ({exc})") from exc
         gold = f"{doc_path}#{anchor}" if anchor else doc_path
         queries.append(JudgedQuery(text, {gold: 1}, _section_id if anchor else (lambda p: p.doc_path)))
     return queries

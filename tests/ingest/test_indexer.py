@@ -95,7 +95,9 @@ async def test_broken_file_keeps_its_chunks_and_is_reported(
     assert (summary.pages, summary.skipped, summary.deleted, summary.chunks) == (2, 3, 0, 9)
 
 
-async def test_lost_vectors_are_rebuilt_not_trusted(index: BookIndex, settings: Settings, tmp_path: Path) -> None:
+async def test_lost_vectors_are_rebuilt_not_trusted(
+    index: BookIndex, settings: Settings, tmp_path: Path
+) -> None:
     docs = write_book(tmp_path)
     await ingest_book(index, docs, settings)
     index.client.delete_collection(index.collection)  # e.g. a wiped Qdrant folder; records remain

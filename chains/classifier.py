@@ -1,0 +1,64 @@
+"""Which route a reader's message takes, when the client did not say.
+
+With a chat model: one structured-output call that can only answer one of three route names (the
+message sits in a delimited block, and nothing else — no passages, no selection — is shown, so no
+untrusted text can steer it). Without one: keyword rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, Field
+
+from chains.prompts import CLASSIFY_HUMAN, CLASSIFY_SYSTEM
+
+log = logging.getLogger(__name__)
+Intent = Literal["ask", "personalize", "translate"]
+
+_TRANSLATE = re.compile(
+    r"\btranslat\w*|\b(?:in|into|to)\s+(?:urdu|arabic|hindi|spanish|french|german|chinese|japanese|"
+    r"turkish|persian|bengali|punjabi|portuguese|italian|russian|korean)\b|ترجمہ|اردو میں",
+    re.IGNORECASE,
+)
+_PERSONALIZE = re.compile(
+    r"\bpersonali[sz]\w*|\bsimplif\w*|\b(?:rewrite|re-explain|adapt|tailor)\b|"
+    r"\bexplain\b.*\b(?:like|as if)\b|"
+    r"\bfor (?:a |an )?(?:beginner|novice|kid|child|expert|me)\b|\bmy (?:level|background)\b|"
+    r"\bin simpler (?:terms|words)\b",
+    re.IGNORECASE,
+)
+
+
+class RouteChoice(BaseModel):
+    """The route for a reader's message."""
+
+    route: Intent = Field(description="ask, personalize or translate")
+
+
+def classify_by_keywords(message: str) -> Intent:
+    """Offline routing: explicit translate/personalize wording, else a question."""
+    if _TRANSLATE.search(message):
+        return "translate"
+    if _PERSONALIZE.search(message):
+        return "personalize"
+    return "ask"
+
+
+async def classify(model: BaseChatModel | None, message: str, config: RunnableConfig | None = None) -> Intent:
+    """The route for `message`: one structured call with a model, keyword rules without."""
+    if model is None:
+        return classify_by_keywords(message)
+    prompt = ChatPromptTemplate.from_messages([("system", CLASSIFY_SYSTEM), ("human", CLASSIFY_HUMAN)])
+    chain = prompt | model.with_structured_output(RouteChoice)
+    try:
+        choice = await chain.ainvoke({"message": message}, config)
+    except Exception as exc:  # a router failure must not fail the turn: asking is always safe
+        log.warning("intent classifier failed (%s); falling back to keyword rules", type(exc).__name__)
+        return classify_by_keywords(message)
+    return choice.route if isinstance(choice, RouteChoice) else classify_by_keywords(message)

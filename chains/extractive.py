@@ -1,0 +1,90 @@
+"""Extractive answers: the tutor without a chat model.
+
+The answer is made of the sentences of the retrieved passages (or of the reader's selection) that are
+closest to the question — by the same embedding model the search uses, plus word overlap — each
+followed by its `[n]` citation. Deterministic, offline, and always grounded: it can only say what
+the book says.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langchain_core.embeddings import Embeddings
+
+from chains.citations import Source, map_citations
+from chains.sentences import split_sentences, words
+from core.retrieval import Passage
+
+MAX_SENTENCES = 3
+PASSAGES_USED = 3  # sentences come from the best few passages only
+LEXICAL_WEIGHT = 0.3
+RANK_PENALTY = 0.04  # a sentence from a lower-ranked passage must be clearly better to win
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    passage: int  # index into the passages given
+    position: int  # sentence position within the passage
+    text: str
+
+
+def extractive_answer(
+    question: str, passages: Sequence[Passage], embeddings: Embeddings, *, max_sentences: int = MAX_SENTENCES
+) -> tuple[str, list[Source]]:
+    """An answer stitched from the passages' best sentences, with `[n]` citations and sources."""
+    candidates = [
+        _Candidate(i, j, sentence)
+        for i, passage in enumerate(passages[:PASSAGES_USED])
+        for j, sentence in enumerate(split_sentences(passage.text))
+    ]
+    if not candidates:
+        return "", []
+    chosen = _best(question, candidates, embeddings, max_sentences)
+    chosen.sort(key=lambda c: (c.passage, c.position))
+    answer = " ".join(f"{c.text} [{c.passage + 1}]" for c in chosen)
+    return map_citations(answer, passages)
+
+
+def best_sentences(question: str, text: str, embeddings: Embeddings, *, max_sentences: int = 3) -> list[str]:
+    """The sentences of one text closest to the question, in text order (the selection route)."""
+    candidates = [_Candidate(0, j, s) for j, s in enumerate(split_sentences(text, min_words=3))]
+    if not candidates:
+        return [" ".join(text.split())[:500]] if text.strip() else []
+    chosen = _best(question, candidates, embeddings, max_sentences)
+    return [c.text for c in sorted(chosen, key=lambda c: c.position)]
+
+
+def _best(
+    question: str, candidates: list[_Candidate], embeddings: Embeddings, limit: int
+) -> list[_Candidate]:
+    vectors = embeddings.embed_documents([question] + [c.text for c in candidates])
+    query, rest = vectors[0], vectors[1:]
+    asked = words(question)
+    scored = []
+    for candidate, vector in zip(candidates, rest, strict=True):
+        overlap = len(asked & words(candidate.text)) / (1 + len(asked))
+        score = _cosine(query, vector) + LEXICAL_WEIGHT * overlap - RANK_PENALTY * candidate.passage
+        scored.append((score, candidate))
+    scored.sort(key=lambda pair: -pair[0])
+    chosen: list[_Candidate] = []
+    for _, candidate in scored:
+        if len(chosen) == limit:
+            break
+        # Skip near-repeats (chunk overlap repeats sentences across passages).
+        if all(_jaccard(candidate.text, c.text) < 0.6 for c in chosen):
+            chosen.append(candidate)
+    return chosen
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+def _jaccard(a: str, b: str) -> float:
+    wa, wb = words(a), words(b)
+    return len(wa & wb) / len(wa | wb) if wa | wb else 1.0

@@ -1,0 +1,93 @@
+"""The tutor's retriever: hybrid search over the book, nudged toward the page the reader is on.
+
+Search itself lives in `core.retrieval`; this adds what a tutor needs on top: a boost for passages
+from the reader's current page (then chapter), and a count of calls so tests can prove that the
+selection route never searches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from urllib.parse import urlparse
+
+from qdrant_client import models
+
+from core.index import BookIndex
+from core.retrieval import Passage, search
+from core.text import append_without_overlap
+
+SAME_PAGE_BOOST = 0.25  # fused scores are multiplied by 1 + boost
+SAME_CHAPTER_BOOST = 0.10
+CANDIDATES = 20  # searched before boosting, so a page's passage ranked 12th can still surface
+
+
+def page_doc_path(page: str | None, docs_route: str = "docs") -> str | None:
+    """The doc path of a page given as a URL (`https://site/docs/a/b#x`), a path (`/docs/a/b`) or `a/b`."""
+    if not page:
+        return None
+    path = urlparse(page).path if "://" in page else page.split("#")[0].split("?")[0]
+    path = path.strip("/")
+    prefix = f"{docs_route.strip('/')}/"
+    return path.removeprefix(prefix) if path.startswith(prefix) else path or None
+
+
+class BookRetriever:
+    """Hybrid retrieval with a current-page boost. `calls` counts searches made."""
+
+    def __init__(self, index: BookIndex, *, fusion: str = "dbsf", docs_route: str = "docs") -> None:
+        self.index, self.fusion, self.docs_route = index, fusion, docs_route
+        self.calls = 0
+
+    async def retrieve(self, query: str, *, k: int = 5, page: str | None = None) -> list[Passage]:
+        """The `k` best passages for `query`, boosted toward `page`'s doc and chapter."""
+        self.calls += 1
+        await self.index.require()
+        found = await asyncio.to_thread(
+            search,
+            self.index,
+            query,
+            k=max(k, CANDIDATES),
+            mode="hybrid",
+            fusion=self.fusion,  # type: ignore[arg-type]
+        )
+        current = page_doc_path(page, self.docs_route)
+        if current:
+            found = sorted(found, key=lambda p: -p.score * (1 + _boost(p.doc_path, current)))
+            found = [replace(p, score=p.score * (1 + _boost(p.doc_path, current))) for p in found]
+        return found[:k]
+
+    async def chapter(self, doc_path: str) -> str:
+        """The whole page at `doc_path`, reassembled from its chunks in order (overlaps removed)."""
+        points, _ = await asyncio.to_thread(
+            self.index.client.scroll,
+            self.index.collection,
+            scroll_filter=models.Filter(
+                must=[models.FieldCondition(key="metadata.doc_path", match=models.MatchValue(value=doc_path))]
+            ),
+            limit=10_000,
+            with_payload=True,
+        )
+        chunks = sorted(
+            (p.payload or {} for p in points), key=lambda payload: payload["metadata"].get("order", 0)
+        )
+        parts: list[str] = []
+        previous_anchor: str | None = None
+        for payload in chunks:
+            meta = payload["metadata"]
+            body = payload["page_content"].removeprefix(meta.get("heading_path", "") + "\n\n")
+            if meta.get("anchor") == previous_anchor and parts:
+                parts[-1] = append_without_overlap(parts[-1], body)
+            else:
+                # A new section: its heading went into metadata when the page was chunked.
+                parts.append(f"## {meta['heading']}\n\n{body}" if meta.get("anchor") else body)
+            previous_anchor = meta.get("anchor")
+        return "\n\n".join(parts).strip()
+
+
+def _boost(doc_path: str, current: str) -> float:
+    if doc_path == current:
+        return SAME_PAGE_BOOST
+    if doc_path.split("/")[0] == current.split("/")[0]:
+        return SAME_CHAPTER_BOOST
+    return 0.0

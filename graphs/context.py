@@ -1,0 +1,64 @@
+"""What the nodes work with besides the state.
+
+- `TutorServices`: the process's shared resources (retriever, models, database), built once and
+  bound into the graph by `build_graph`. Never part of the state, never from a client.
+- `ServerContext`: who is asking, in which thread, with which learner profile. The server puts these
+  in the run's `configurable` (the API from the request's token and headers, overwriting whatever a
+  client sent; the CLI from its flags); they are never read from the graph input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+
+from chains.retriever import BookRetriever
+from core.db import Database
+from core.profile import LearnerProfile
+from core.settings import Settings
+
+
+@dataclass
+class TutorServices:
+    settings: Settings
+    db: Database
+    retriever: BookRetriever
+    embeddings: Embeddings  # the index's model: extractive answers rank sentences with it
+    chat_model: BaseChatModel | None  # None: extractive mode
+    glossary: tuple[str, ...] = ()
+    checkpointer: Any = field(default=None, repr=False)  # set by build_graph; pruned after each turn
+
+    @property
+    def namespace(self) -> str:
+        return self.retriever.index.namespace
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    thread_id: str
+    user_id: str | None = None
+    profile: LearnerProfile | None = None
+
+    @classmethod
+    def from_config(cls, config: RunnableConfig) -> ServerContext:
+        configurable = config.get("configurable") or {}
+        thread_id = configurable.get("thread_id")
+        if not thread_id:
+            raise ValueError("the run has no thread_id in its configurable")
+        profile = configurable.get("profile")
+        if isinstance(profile, dict):
+            profile = LearnerProfile.model_validate(profile)
+        return cls(thread_id=str(thread_id), user_id=configurable.get("user_id"), profile=profile)
+
+
+def run_config(
+    thread_id: str, user_id: str | None = None, profile: LearnerProfile | dict[str, Any] | None = None
+) -> RunnableConfig:
+    """The config a trusted caller (CLI, API) runs a turn with."""
+    if isinstance(profile, LearnerProfile):
+        profile = profile.model_dump(exclude_none=True)
+    return {"configurable": {"thread_id": thread_id, "user_id": user_id, "profile": profile}}

@@ -1,0 +1,62 @@
+"""The ask route: standalone query → hybrid retrieval → grounded answer with citations."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from chains.rewrite import language_name
+from langchain_core.runnables import RunnableConfig
+
+from chains.answer import grounded_answer
+from chains.condense import condense
+from chains.extractive import extractive_answer
+from core.retrieval import Passage
+from graphs.context import TutorServices
+from graphs.state import TutorState
+
+PASSAGES = 5
+NOT_COVERED = {
+    "en": "The book does not seem to cover this. Try rephrasing, or ask about a topic from the chapters.",
+    "ur": (
+        "ایسا لگتا ہے کہ کتاب میں اس موضوع کا ذکر نہیں ہے۔ "
+        "سوال کو دوسرے الفاظ میں پوچھیں یا کسی باب کے موضوع کے بارے میں پوچھیں۔"
+    ),
+}
+
+
+async def condense_query(
+    state: TutorState, config: RunnableConfig, *, services: TutorServices
+) -> dict[str, Any]:
+    """Rewrite a follow-up into a standalone English query (no model call when nothing to resolve)."""
+    result = await condense(
+        services.chat_model, state["message"], state.get("messages", []), state.get("summary", ""), config
+    )
+    return {"query": result.query, "language": result.language}
+
+
+async def retrieve(state: TutorState, *, services: TutorServices) -> dict[str, Any]:
+    passages = await services.retriever.retrieve(state["query"], k=PASSAGES, page=state.get("page"))
+    return {"passages": [asdict(p) for p in passages]}
+
+
+async def answer(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:
+    """Answer from the passages that clear the relevance floor, or say the book does not cover it."""
+    language = state.get("language", "en")
+    floor = services.settings.relevance_floor
+    passages = [Passage(**p) for p in state.get("passages", [])]
+    supported = [p for p in passages if (p.similarity or 0.0) >= floor]
+    if not supported:
+        return {"answer": NOT_COVERED.get(language, NOT_COVERED["en"]), "sources": [], "grounded": False}
+    if services.chat_model is None:
+        text, sources = extractive_answer(state["query"], supported, services.embeddings)
+    else:
+        text, sources = await grounded_answer(
+            services.chat_model,
+            state["message"],
+            supported,
+            language_name=language_name(language),
+            summary=state.get("summary", ""),
+            config=config,
+        )
+    return {"answer": text, "sources": sources, "grounded": bool(sources), "language": language}

@@ -1,0 +1,98 @@
+"""What flows through the tutor graph: the client's input, the output, and the internal state.
+
+The input schema is deliberately narrow: exactly the fields a client may set (DESIGN.md, "The
+graph"). Who the user is, which thread this is and the learner profile are server-set and come from
+the run's config (see `graphs.context`), never from here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # typing.TypedDict breaks LangServe's add_routes on 3.11
+
+from chains.citations import Source
+
+Mode = Literal["auto", "ask", "selection", "personalize", "translate"]
+Route = Literal["ask", "selection", "personalize", "translate"]
+BCP47 = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+
+
+class TurnInput(BaseModel):
+    """One reader turn, as a client sends it. Validated (and size-capped) at the start of the run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=8000, description="The reader's question or request.")
+    mode: Mode = Field("auto", description="Force a route; `auto` lets the tutor decide.")
+    selected_text: str | None = Field(
+        None, max_length=20_000, description="Text the reader highlighted: answer from it only."
+    )
+    page: str | None = Field(
+        None, max_length=2_000, description="Doc path or URL of the page the reader is on."
+    )
+    target_language: str | None = Field(
+        None, pattern=BCP47, max_length=35, description="BCP-47 language for translation, e.g. `ur`."
+    )
+    content: str | None = Field(
+        None,
+        max_length=100_000,
+        description="Text to personalize or translate (else the selection, "
+        "the last answer, or the page's chapter).",
+    )
+
+
+class TurnError(TypedDict):
+    code: str  # e.g. "needs_chat_model", "invalid_input"
+    message: str
+
+
+class TurnOutput(TypedDict):
+    """What a client gets back."""
+
+    answer: str
+    route: Route
+    sources: list[Source]
+    language: str  # BCP-47 of the answer
+    grounded: bool  # False when the tutor declined for lack of support in the book
+    thread_id: str
+    verified_selection: bool | None  # selection route: does the highlighted text occur in the book?
+    error: TurnError | None  # set instead of an answer when the route cannot run (e.g. no chat model)
+    title: str | None  # the thread's title
+
+
+class TutorState(TypedDict, total=False):
+    """Everything the graph keeps. Input fields are cleared at the end of each turn, so a follow-up
+    never inherits the previous turn's selection or content by accident."""
+
+    # --- this turn's input (see TurnInput) ---
+    message: str
+    mode: Mode | None
+    selected_text: str | None
+    page: str | None
+    target_language: str | None
+    content: str | None
+
+    # --- memory, kept across turns (bounded: see graphs.memory) ---
+    messages: Annotated[list[AnyMessage], add_messages]  # the last few turns, what the model sees
+    summary: str  # running summary of turns that left the window
+    pinned_selection: str | None  # the last selection: follow-ups in selection mode stay on it
+    turns: int  # completed turns in this thread
+
+    # --- this turn's work ---
+    route: Route
+    query: str  # standalone (English) search query for the ask route
+    passages: list[dict[str, Any]]  # retrieved passages (cleared when the turn ends)
+
+    # --- output ---
+    answer: str
+    sources: list[Source]
+    language: str
+    grounded: bool
+    thread_id: str
+    verified_selection: bool | None
+    error: TurnError | None
+    title: str | None

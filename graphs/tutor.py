@@ -1,0 +1,54 @@
+"""Opening the tutor: services, the Postgres checkpointer and the compiled graph, for one process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from chains.rewrite import load_glossary
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from chains.retriever import BookRetriever
+from core.index import BookIndex
+from core.providers import make_chat_model
+from core.runtime import open_book_index
+from core.settings import Settings
+from graphs.context import TutorServices
+from graphs.graph import build_graph
+
+
+@dataclass
+class Tutor:
+    graph: CompiledStateGraph[Any, Any, Any, Any]
+    services: TutorServices
+    checkpointer: AsyncPostgresSaver
+
+
+def make_services(settings: Settings, index: BookIndex) -> TutorServices:
+    return TutorServices(
+        settings=settings,
+        db=index.db,
+        retriever=BookRetriever(index, fusion=settings.hybrid_fusion, docs_route=settings.book_docs_route),
+        embeddings=index.embeddings,
+        chat_model=make_chat_model(settings),
+        glossary=load_glossary(settings.glossary_path),
+    )
+
+
+async def open_checkpointer(index: BookIndex) -> AsyncPostgresSaver:
+    """The LangGraph checkpointer on the project's pool (its tables are created once)."""
+    saver = AsyncPostgresSaver(index.db.pool)  # type: ignore[arg-type]
+    await saver.setup()
+    return saver
+
+
+@asynccontextmanager
+async def open_tutor(settings: Settings) -> AsyncIterator[Tutor]:
+    """The tutor with memory, over the configured stores; closes them on exit."""
+    async with open_book_index(settings) as index:
+        services = make_services(settings, index)
+        checkpointer = await open_checkpointer(index)
+        yield Tutor(build_graph(services, checkpointer), services, checkpointer)
