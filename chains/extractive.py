@@ -19,7 +19,7 @@ from chains.sentences import split_sentences, words
 from core.retrieval import Passage
 
 MAX_SENTENCES = 3
-PASSAGES_USED = 3  # sentences come from the best few passages only
+PASSAGES_USED = 5  # sentences come from the best few passages only
 LEXICAL_WEIGHT = 0.3
 RANK_PENALTY = 0.04  # a sentence from a lower-ranked passage must be clearly better to win
 

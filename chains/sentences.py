@@ -6,7 +6,8 @@ import re
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,}).*?^\1\2[`~]*\s*$", re.MULTILINE | re.DOTALL)
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_MARKUP = re.compile(r"[*_`]+|^#{1,6}\s+|^>\s?|^\s*(?:[-+*]|\d+[.)])\s+", re.MULTILINE)
+# Emphasis markers only at word edges: `sensor_msgs` keeps its underscore.
+_MARKUP = re.compile(r"`+|(?<!\w)[*_]+|[*_]+(?!\w)|^#{1,6}\s+|^>\s?|^\s*(?:[-+*]|\d+[.)])\s+", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[.!?۔؟])\s+(?=[\"'(\[]?[A-Z0-9\u0600-\u06FF])")
 _WORD = re.compile(r"\w+")
 

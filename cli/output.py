@@ -13,7 +13,7 @@ from rich.table import Table
 
 from core.retrieval import Passage
 
-out = Console()
+out = Console(soft_wrap=True)  # long URLs stay whole when piped
 
 
 @contextmanager

@@ -42,12 +42,12 @@ def embedded_postgres_url(data_dir: Path) -> str:
     """Start (or join) the embedded PostgreSQL server under `data_dir` and return its URL."""
     data_dir = data_dir.resolve()
     if data_dir not in _embedded_servers:
-        import pgserver  # imported lazily: only the embedded mode needs it
-
         data_dir.mkdir(parents=True, exist_ok=True)
         try:
             with warnings.catch_warnings():  # platformdirs complains when XDG_RUNTIME_DIR is unset
                 warnings.simplefilter("ignore")
+                import pgserver  # lazily: only the embedded mode needs it
+
                 _embedded_servers[data_dir] = pgserver.get_server(data_dir, cleanup_mode="stop")
         except Exception as exc:  # pgserver raises plain exceptions with the server log inside
             raise DatabaseUnavailable(

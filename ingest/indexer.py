@@ -9,7 +9,10 @@ files are gone are deleted here too; files that failed to load keep their previo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -78,7 +81,7 @@ async def sync_documents(
                 index.vector_store(),
                 cleanup="scoped_full",
                 source_id_key="source",
-                key_encoder="sha256",
+                key_encoder=document_key,
                 batch_size=128,
             )
             gone = set(before) - present_sources if present_sources is not None else set()
@@ -97,6 +100,13 @@ async def sync_documents(
     await index.record_change(chunks=summary.chunks, changed=before != after)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def document_key(doc: Document) -> str:
+    """The record key and Qdrant point id of a chunk: a UUID (Qdrant's id format) made from the
+    SHA-256 of its text and metadata, so any change to either makes a new key."""
+    payload = json.dumps([doc.page_content, doc.metadata], sort_keys=True, ensure_ascii=False)
+    return str(uuid.UUID(bytes=hashlib.sha256(payload.encode()).digest()[:16]))
 
 
 def _compare(before: dict[str, set[str]], after: dict[str, set[str]]) -> IngestSummary:

@@ -67,12 +67,12 @@ async def save_transcript(
             (context.thread_id, context.user_id, title),
         )
         await conn.execute(
-            "INSERT INTO thread_messages (thread_id, seq, role, content, route, sources, grounded, language)"
-            " SELECT %(t)s, n + 1, 'user', %(q)s, %(r)s, '[]', NULL, NULL FROM"
-            " (SELECT coalesce(max(seq), 0) AS n FROM thread_messages WHERE thread_id = %(t)s) AS last"
+            "WITH last AS (SELECT coalesce(max(seq), 0) AS n FROM thread_messages WHERE thread_id = %(t)s)"
+            " INSERT INTO thread_messages"
+            " (thread_id, seq, role, content, route, sources, grounded, language)"
+            " SELECT %(t)s, n + 1, 'user', %(q)s, %(r)s, '[]'::jsonb, NULL::boolean, NULL::text FROM last"
             " UNION ALL"
-            " SELECT %(t)s, n + 2, 'assistant', %(a)s, %(r)s, %(s)s, %(g)s, %(l)s FROM"
-            " (SELECT coalesce(max(seq), 0) AS n FROM thread_messages WHERE thread_id = %(t)s) AS last",
+            " SELECT %(t)s, n + 2, 'assistant', %(a)s, %(r)s, %(s)s::jsonb, %(g)s, %(l)s FROM last",
             {
                 "t": context.thread_id,
                 "q": state["message"],

@@ -23,7 +23,7 @@ def env(tmp_path: Path, embedded_pg_url: str, embeddings, monkeypatch: pytest.Mo
     values = {
         "TUTOR_HOME": str(tmp_path / ".tutor"),
         "DATABASE_URL": embedded_pg_url,
-        "MODELS_DIR": str(embeddings.cache_dir),
+        "MODELS_DIR": str(embeddings.onnx_path.parent),
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
