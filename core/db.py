@@ -7,6 +7,7 @@ Every later feature (index records, checkpoints, threads, profiles, quotas) live
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import warnings
@@ -72,7 +73,7 @@ class Database:
 
     @classmethod
     async def open(cls, settings: Settings, *, url: str | None = None) -> Database:
-        url = url or database_url(settings)
+        url = url or await asyncio.to_thread(database_url, settings)  # may start a server
         pool: Pool = AsyncConnectionPool(
             url,
             connection_class=AsyncConnection[DictRow],

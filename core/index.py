@@ -8,6 +8,7 @@ is caught before it can return nonsense and re-ingesting an unchanged book write
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -110,14 +111,19 @@ class BookIndex:
                 (self.namespace,),
             )
             row = await cur.fetchone()
-        exists = self.client.collection_exists(self.collection)
-        self.info = CollectionInfo(**row) if row and exists else None
+        size = await asyncio.to_thread(self._qdrant_dimension)  # None: the vectors are gone
+        self.info = CollectionInfo(**row) if row and size is not None else None
         if self.info:
+            if size != self.info.dimension:
+                raise IndexMismatch(
+                    f"collection '{self.collection}' holds {size}-dimensional vectors, expected "
+                    f"{self.info.dimension}: re-ingest with `tutor ingest PATH --recreate`"
+                )
             self.sparse = BM25SparseEmbeddings(avgdl=self.info.sparse_avgdl)
         return self.info
 
     async def require(self) -> CollectionInfo:
-        """The loaded collection, checked against the configured embedding model."""
+        """The loaded collection (read once), checked against the configured embedding model."""
         info = self.info or await self.load()
         if info is None:
             raise IndexNotReady(
@@ -132,12 +138,6 @@ class BookIndex:
                 f"collection '{self.collection}' was built with {info.embedding_model} "
                 f"({info.dimension} dimensions) but EMBEDDINGS is {self.embedding_model}: "
                 "re-ingest with `tutor ingest PATH --recreate`"
-            )
-        size = self._qdrant_dimension()
-        if size is not None and size != info.dimension:
-            raise IndexMismatch(
-                f"collection '{self.collection}' holds {size}-dimensional vectors, expected "
-                f"{info.dimension}: re-ingest with `tutor ingest PATH --recreate`"
             )
 
     async def create(self, *, dimension: int, sparse_avgdl: float) -> CollectionInfo:
@@ -189,6 +189,9 @@ class BookIndex:
         )
 
     def _qdrant_dimension(self) -> int | None:
+        """Size of the collection's dense vectors; None when the collection does not exist."""
+        if not self.client.collection_exists(self.collection):
+            return None
         vectors: Any = self.client.get_collection(self.collection).config.params.vectors
         params = vectors.get(DENSE) if isinstance(vectors, dict) else None
         return params.size if params else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,11 +15,12 @@ from core.settings import Settings
 @asynccontextmanager
 async def open_book_index(settings: Settings) -> AsyncIterator[BookIndex]:
     """The configured book index, ready for ingest or search; closes its stores on exit."""
-    client = open_qdrant(settings)  # first: a locked embedded store should fail before anything starts
+    # Opening stores and loading the model block: keep them off the event loop (servers share it).
+    client = await asyncio.to_thread(open_qdrant, settings)  # first: a locked store fails fast
     try:
         db = await Database.open(settings)
         try:
-            embeddings, model_name = make_embeddings(settings)
+            embeddings, model_name = await asyncio.to_thread(make_embeddings, settings)
             yield BookIndex(
                 db=db,
                 client=client,

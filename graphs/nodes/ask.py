@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Any
 
@@ -49,7 +50,9 @@ async def answer(state: TutorState, config: RunnableConfig, *, services: TutorSe
     if not supported:
         return {"answer": NOT_COVERED.get(language, NOT_COVERED["en"]), "sources": [], "grounded": False}
     if services.chat_model is None:
-        text, sources = extractive_answer(state["query"], supported, services.embeddings)
+        text, sources = await asyncio.to_thread(
+            extractive_answer, state["query"], supported, services.embeddings
+        )
     else:
         text, sources = await grounded_answer(
             services.chat_model,

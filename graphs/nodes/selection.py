@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -28,7 +29,8 @@ async def answer_selection(
     message = state["message"]
     found = await verify_selection(services.db, services.namespace, selection)
     if services.chat_model is None:
-        text = " ".join(best_sentences(message, selection, services.embeddings))
+        sentences = await asyncio.to_thread(best_sentences, message, selection, services.embeddings)
+        text = " ".join(sentences)
     else:
         text = await selection_answer(services.chat_model, message, selection, config)
     sources: list[Source] = []
