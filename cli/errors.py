@@ -1,9 +1,9 @@
 """Failures a user can fix: the CLI prints their message, never a traceback."""
 
-from core.embeddings.local import ModelIntegrityError
 from pydantic import ValidationError
 
 from core.db import DatabaseUnavailable
+from core.embeddings.local import ModelIntegrityError
 from core.index import IndexMismatch, IndexNotReady, VectorStoreLocked
 from graphs.nodes.intake import InvalidTurn
 from ingest.evaluate import BadQuestions

@@ -73,7 +73,8 @@ class Database:
 
     @classmethod
     async def open(cls, settings: Settings, *, url: str | None = None) -> Database:
-        url = url or await asyncio.to_thread(database_url, settings)  # may start a server
+        if url is None:
+            url = await asyncio.to_thread(database_url, settings)  # may start the embedded server
         pool: Pool = AsyncConnectionPool(
             url,
             connection_class=AsyncConnection[DictRow],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
@@ -44,7 +46,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
         return None
     from langchain.chat_models import init_chat_model
 
-    extra = {}
+    extra: dict[str, Any] = {}
     if settings.openai_base_url and settings.chat_model.startswith("openai:"):
         extra["base_url"] = settings.openai_base_url
     return init_chat_model(

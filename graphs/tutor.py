@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from chains.rewrite import load_glossary
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from chains.retriever import BookRetriever
+from chains.rewrite import load_glossary
 from core.index import BookIndex
 from core.providers import make_chat_model
 from core.runtime import open_book_index
@@ -40,7 +40,7 @@ def make_services(settings: Settings, index: BookIndex) -> TutorServices:
 
 async def open_checkpointer(index: BookIndex) -> AsyncPostgresSaver:
     """The LangGraph checkpointer on the project's pool (its tables are created once)."""
-    saver = AsyncPostgresSaver(index.db.pool)  # type: ignore[arg-type]
+    saver = AsyncPostgresSaver(index.db.pool)
     await saver.setup()
     return saver
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from core.embeddings.local import LocalMiniLMEmbeddings
 from psycopg.conninfo import make_conninfo
 
 from core.db import Database, embedded_postgres_url
+from core.embeddings.local import LocalMiniLMEmbeddings
 from core.index import BookIndex, open_qdrant, qdrant_location
 from core.providers import LOCAL_MODEL
 from core.settings import Settings

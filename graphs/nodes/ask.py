@@ -6,12 +6,12 @@ import asyncio
 from dataclasses import asdict
 from typing import Any
 
-from chains.rewrite import language_name
 from langchain_core.runnables import RunnableConfig
 
 from chains.answer import grounded_answer
 from chains.condense import condense
 from chains.extractive import extractive_answer
+from chains.rewrite import language_name
 from core.retrieval import Passage
 from graphs.context import TutorServices
 from graphs.state import TutorState

@@ -29,7 +29,9 @@ async def test_below_the_floor_the_book_does_not_cover_it(make_tutor, fake_opena
 
 
 async def test_citations_map_to_given_passages_and_unknown_markers_drop(make_tutor, fake_openai) -> None:  # type: ignore[no-untyped-def]
-    fake_openai.responder = tutor_responder(answer="Topics stream data [2]. Made up [9]. Also [1, 9] and [2].")
+    fake_openai.responder = tutor_responder(
+        answer="Topics stream data [2]. Made up [9]. Also [1, 9] and [2]."
+    )
     graph, _ = await make_tutor(make_chat_model(fake_openai))
     result = await turn(graph, message="What does a ROS 2 topic do?", mode="ask")
     assert result["answer"] == "Topics stream data [1]. Made up. Also [2] and [1]."
