@@ -35,7 +35,7 @@ def page_doc_path(page: str | None, docs_route: str = "docs") -> str | None:
 class BookRetriever:
     """Hybrid retrieval with a current-page boost. `calls` counts searches made."""
 
-    def __init__(self, index: BookIndex, *, fusion: str = "dbsf", docs_route: str = "docs") -> None:
+    def __init__(self, index: BookIndex, *, fusion: str = "rrf", docs_route: str = "docs") -> None:
         self.index, self.fusion, self.docs_route = index, fusion, docs_route
         self.calls = 0
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import numpy as np
 from qdrant_client import models
 
 from core.index import DENSE, SPARSE, BookIndex
@@ -43,7 +43,7 @@ def search(
     *,
     k: int = 5,
     mode: SearchMode = "hybrid",
-    fusion: Fusion = "dbsf",
+    fusion: Fusion = "rrf",
     query_filter: models.Filter | None = None,
 ) -> list[Passage]:
     """The `k` best passages for `query`. The index must be loaded (`await index.require()`)."""
@@ -96,9 +96,9 @@ def _sparse_query(index: BookIndex, query: str) -> models.SparseVector:
 def _cosine(a: list[float], b: Any) -> float | None:
     if not isinstance(b, list) or not b:
         return None
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
+    va, vb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
+    return float(va @ vb) / norm if norm else 0.0
 
 
 def _passage(point: models.ScoredPoint, query_vector: list[float] | None = None) -> Passage:

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
         default="int8", description="Weights of the local model: int8 is ~2x faster, fp32 is exact."
     )
     hybrid_fusion: Literal["rrf", "dbsf"] = Field(
-        default="dbsf", description="How Qdrant fuses dense and sparse results."
+        default="rrf",
+        description="How Qdrant fuses dense and sparse results: rrf (best on the sample book's "
+        "paraphrased questions) or dbsf (best on keyword-heavy SciFact).",
     )
     search_k: int = Field(default=5, ge=1, le=100, description="Passages returned by a search.")
 
