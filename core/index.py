@@ -186,6 +186,8 @@ class BookIndex:
             retrieval_mode=mode,
             vector_name=DENSE,
             sparse_vector_name=SPARSE,
+            # `load()` already checked the collection; validating here would embed a probe text.
+            validate_collection_config=False,
         )
 
     def _qdrant_dimension(self) -> int | None:

@@ -99,9 +99,11 @@ async def test_a_turn_survives_a_429_then_succeeds(make_tutor, fake_openai) -> N
 
 async def test_page_boost_prefers_the_readers_page(make_tutor) -> None:  # type: ignore[no-untyped-def]
     _, services = await make_tutor()
-    question = "how do nodes talk to each other?"
-    plain = await services.retriever.retrieve(question, k=5)
-    page = "http://localhost:3000/docs/module-2-digital-twin/unity-digital-twin#x"
-    boosted = await services.retriever.retrieve(question, k=5, page=page)
-    assert boosted[0].doc_path == "module-2-digital-twin/unity-digital-twin"
-    assert [p.chunk_id for p in plain] != [p.chunk_id for p in boosted]
+    question, page = "how do nodes talk to each other?", "module-2-digital-twin/unity-digital-twin"
+    plain = await services.retriever.retrieve(question, k=20)
+    boosted = await services.retriever.retrieve(question, k=20, page=f"http://localhost:3000/docs/{page}#x")
+
+    def first_on_page(passages: list) -> int:  # type: ignore[type-arg]
+        return next(i for i, p in enumerate(passages) if p.doc_path == page)
+
+    assert first_on_page(boosted) < first_on_page(plain)
