@@ -27,7 +27,14 @@ def make_embeddings(settings: Settings) -> tuple[Embeddings, str]:
         )
     from langchain.embeddings import init_embeddings
 
-    return init_embeddings(settings.embeddings), settings.embeddings
+    extra: dict[str, Any] = {}
+    if settings.embeddings.startswith("openai:"):
+        # The context-length check tokenizes with tiktoken, which downloads its tables at run time;
+        # chunks are far below the model's limit, so it buys nothing here.
+        extra["check_embedding_ctx_length"] = False
+        if settings.openai_base_url:
+            extra["base_url"] = settings.openai_base_url
+    return init_embeddings(settings.embeddings, **extra), settings.embeddings
 
 
 def embedding_dimension(embeddings: Embeddings) -> int:
