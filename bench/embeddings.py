@@ -156,7 +156,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--precision", choices=["int8", "fp32"], help="only this precision (default: both)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per measurement; the median is kept")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="default: all CPUs available")
     parser.add_argument("--skip-corpus", action="store_true", help="skip the (minutes-long) SciFact run")
     return parser.parse_args()

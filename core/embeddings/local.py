@@ -47,7 +47,7 @@ class LocalMiniLMEmbeddings(Embeddings):
         self,
         cache_dir: Path,
         precision: Precision = DEFAULT_PRECISION,
-        batch_size: int = 32,
+        batch_size: int = 64,  # measured: 160 passages/s vs 148 at 32 (bench/embeddings.py)
         threads: int | None = None,
         model_dir: Path | None = None,
     ) -> None:

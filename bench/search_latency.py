@@ -1,0 +1,64 @@
+"""Hybrid query latency at sample-book scale, embedding the query included (embedded Qdrant).
+
+    uv run tutor ingest book/docs && uv run python bench/search_latency.py [--k 5] [--rounds 3]
+
+Runs every question of book/questions.jsonl `--rounds` times after a warm-up; prints p50/p95 per mode
+and one JSON line. Uses the configured TUTOR_HOME (the book must be ingested).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.metrics import percentile  # noqa: E402
+from core.retrieval import search  # noqa: E402
+from core.runtime import open_book_index  # noqa: E402
+from core.settings import get_settings  # noqa: E402
+
+
+async def run(k: int, rounds: int) -> dict[str, Any]:
+    settings = get_settings()
+    questions = [json.loads(line)["question"] for line in (ROOT / "book" / "questions.jsonl").open()]
+    result: dict[str, Any] = {"k": k, "queries": len(questions) * rounds, "fusion": settings.hybrid_fusion}
+    async with open_book_index(settings) as index:
+        info = await index.require()
+        result["chunks"] = info.chunks
+        for question in questions[:10]:  # warm-up: sessions, caches
+            search(index, question, k=k, fusion=settings.hybrid_fusion)
+        for mode in ("dense", "sparse", "hybrid"):
+            timings = []
+            for _ in range(rounds):
+                for question in questions:
+                    started = time.perf_counter()
+                    search(index, question, k=k, mode=mode, fusion=settings.hybrid_fusion)  # type: ignore[arg-type]
+                    timings.append((time.perf_counter() - started) * 1000)
+            result[mode] = {
+                "p50_ms": round(percentile(timings, 50), 1),
+                "p95_ms": round(percentile(timings, 95), 1),
+            }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.k, args.rounds))
+    print("| mode | p50 ms | p95 ms |\n|---|---|---|")
+    for mode in ("dense", "sparse", "hybrid"):
+        print(f"| {mode} | {result[mode]['p50_ms']} | {result[mode]['p95_ms']} |")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
