@@ -59,8 +59,10 @@ def sha256_of(path: Path) -> str:
 def verify_weights(model_dir: Path, cache_dir: Path) -> Path:
     """Return the weights path after checking its sha256; raise ModelIntegrityError on any mismatch.
 
-    Hashing costs ~0.1 s (about a third of a warm load), so a successful check is remembered in
-    ``cache_dir`` keyed by the file's path, size and mtime; touching or replacing the file invalidates it.
+    Hashing takes ~0.1 s, which would add over half to a warm load (~0.15-0.2 s), so a successful check
+    is remembered in ``cache_dir`` keyed by the file's path, size and mtime: rewriting, touching or
+    replacing the file invalidates it (an edit that restores the exact mtime would not; this guards
+    against corruption and wrong versions, not against an attacker who can write the cache too).
     """
     weights = model_dir / WEIGHTS_FILE
     if not weights.is_file():
