@@ -31,18 +31,12 @@ sys.path.insert(0, str(ROOT))
 from core.metrics import percentile  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from graphs.context import run_config  # noqa: E402
+from graphs.nodes.memory import stored_bytes  # noqa: E402
 from graphs.tutor import open_tutor  # noqa: E402
 from ingest.book import ingest_book  # noqa: E402
 from tests.fakes import FakeOpenAI, Json, Text  # noqa: E402
 
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "book" / "questions.jsonl").open()]
-CHECKPOINT_BYTES = (
-    "SELECT (SELECT coalesce(sum(pg_column_size(c.*)), 0) FROM checkpoints c WHERE thread_id = %(t)s)"
-    " + (SELECT coalesce(sum(pg_column_size(b.*)), 0) FROM checkpoint_blobs b WHERE thread_id = %(t)s)"
-    " + (SELECT coalesce(sum(pg_column_size(w.*)), 0) FROM checkpoint_writes w WHERE thread_id = %(t)s)"
-    " AS checkpoint, (SELECT coalesce(sum(octet_length(content) + octet_length(sources::text)), 0)"
-    " FROM thread_messages WHERE thread_id = %(t)s) AS transcript"
-)
 
 
 def respond(request: Any) -> Any:
@@ -84,12 +78,7 @@ async def run(threads: int, turns: int) -> dict[str, Any]:
                 if n in latencies:
                     latencies[n].append(elapsed)
                 if n in sizes:
-                    async with tutor.services.db.pool.connection() as conn:
-                        row = await (await conn.execute(CHECKPOINT_BYTES, {"t": thread})).fetchone()
-                    assert row is not None
-                    sizes[n].append(
-                        {"checkpoint": int(row["checkpoint"]), "transcript": int(row["transcript"])}
-                    )
+                    sizes[n].append(await stored_bytes(tutor.services.db, thread))
             print(f"thread {t + 1}/{threads} done", file=sys.stderr)
     fake.stop()
     return {

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 
 from chains.memory import make_title, update_summary
+from core.db import Database
 from graphs.context import ServerContext, TutorServices
 from graphs.state import TutorState
 
@@ -83,6 +84,23 @@ async def save_transcript(
                 "l": state.get("language"),
             },
         )
+
+
+STORED_BYTES = (
+    "SELECT (SELECT coalesce(sum(pg_column_size(c.*)), 0) FROM checkpoints c WHERE thread_id = %(t)s)"
+    " + (SELECT coalesce(sum(pg_column_size(b.*)), 0) FROM checkpoint_blobs b WHERE thread_id = %(t)s)"
+    " + (SELECT coalesce(sum(pg_column_size(w.*)), 0) FROM checkpoint_writes w WHERE thread_id = %(t)s)"
+    " AS checkpoint, (SELECT coalesce(sum(octet_length(content) + octet_length(sources::text)), 0)"
+    " FROM thread_messages WHERE thread_id = %(t)s) AS transcript"
+)
+
+
+async def stored_bytes(db: Database, thread_id: str) -> dict[str, int]:
+    """Bytes a thread occupies: its checkpoints (rows, blobs, writes) and its transcript."""
+    async with db.pool.connection() as conn:
+        row = await (await conn.execute(STORED_BYTES, {"t": thread_id})).fetchone()
+    assert row is not None
+    return {"checkpoint": int(row["checkpoint"]), "transcript": int(row["transcript"])}
 
 
 async def prune_checkpoints(services: TutorServices, thread_id: str) -> None:

@@ -6,26 +6,11 @@ import uuid
 from typing import Any
 
 from core.db import Database
+from graphs.nodes.memory import stored_bytes
 from tests.fakes.fixtures import make_chat_model
 from tests.graphs.conftest import turn, tutor_responder
 
 SELECTION = "Quality of service profiles decide whether messages are kept, dropped or resent when links fail."
-
-
-async def checkpoint_bytes(db: Database, thread: str) -> int:
-    async with db.pool.connection() as conn:
-        row = await (
-            await conn.execute(
-                "SELECT (SELECT coalesce(sum(pg_column_size(c.*)), 0) FROM checkpoints c"
-                " WHERE thread_id = %(t)s) + (SELECT coalesce(sum(pg_column_size(b.*)), 0)"
-                " FROM checkpoint_blobs b WHERE thread_id = %(t)s) + (SELECT"
-                " coalesce(sum(pg_column_size(w.*)), 0) FROM checkpoint_writes w WHERE thread_id = %(t)s)"
-                " AS bytes",
-                {"t": thread},
-            )
-        ).fetchone()
-    assert row is not None
-    return int(row["bytes"])
 
 
 async def transcript(db: Database, thread: str) -> list[dict[str, Any]]:
@@ -56,7 +41,7 @@ async def test_checkpoint_storage_stays_linear_over_200_turns(make_tutor) -> Non
             graph, thread, message=f"Turn {n}: what does this say about links?", selected_text=SELECTION
         )
         if n in (10, 100, 200):
-            sizes[n] = await checkpoint_bytes(services.db, thread)
+            sizes[n] = (await stored_bytes(services.db, thread))["checkpoint"]
     rows = await transcript(services.db, thread)
     transcript_size = sum(len(r["content"].encode()) + len(str(r["sources"]).encode()) for r in rows)
     assert len(rows) == 400
