@@ -8,17 +8,21 @@ words. The call is skipped when there is nothing to resolve (first turn, English
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
+from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from chains.prompts import CONDENSE_HUMAN, CONDENSE_SYSTEM
 from core.language import detect_language
+
+log = logging.getLogger(__name__)
 
 _FOLLOW_UP = re.compile(
     r"^(?:and|but|so|what about|how about|why|also)\b|\b(?:it|its|that|this|those|these|they|them|one)\b",
@@ -64,9 +68,20 @@ async def condense(
         return StandaloneQuery(query=message, language="en")
     prompt = ChatPromptTemplate.from_messages([("system", CONDENSE_SYSTEM), ("human", CONDENSE_HUMAN)])
     chain = prompt | model.with_structured_output(StandaloneQuery)
-    result = await chain.ainvoke(
-        {"summary": summary or "(none)", "history": render_history(history) or "(none)", "message": message},
-        config,
-    )
-    assert isinstance(result, StandaloneQuery)
+    try:
+        result = await chain.ainvoke(
+            {
+                "summary": summary or "(none)",
+                "history": render_history(history) or "(none)",
+                "message": message,
+            },
+            config,
+        )
+    except (OutputParserException, ValidationError, ValueError) as exc:
+        # A reply that is not the asked-for JSON must not fail the turn: search the way the
+        # offline mode does. (Provider errors still propagate: the answer call would fail too.)
+        log.warning("query rewrite unusable (%s); searching without it", type(exc).__name__)
+        return condense_offline(message, history)
+    if not isinstance(result, StandaloneQuery):
+        return condense_offline(message, history)
     return result

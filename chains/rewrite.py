@@ -21,6 +21,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 
+from chains.answer import ANSWER_TAG  # tokens a streaming client sees
 from chains.glossary import is_rtl, language_name, load_glossary, strip_direction_markup
 from chains.protect import Masked, mask, restore, split_masked
 from core.profile import LearnerProfile, normalize_language_tag
@@ -29,7 +30,6 @@ __all__ = ["ANSWER_TAG", "is_rtl", "language_name", "load_glossary", "personaliz
 
 log = logging.getLogger(__name__)
 
-ANSWER_TAG = "tutor-answer"
 MAX_PART_CHARS = 12_000  # of masked text: well inside any model's output limit once rewritten
 MAX_CONCURRENT_PARTS = 3
 _LEGEND_ITEM_CHARS = 1_500

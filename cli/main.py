@@ -1,4 +1,4 @@
-"""The `tutor` command line: ingest the book, search it, evaluate retrieval."""
+"""The `tutor` command line: ingest the book, search it, evaluate retrieval, ask, serve, mint tokens."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 
 from cli.output import print_eval, print_ingest, print_passages, print_turn, progress_bar
+from cli.serve import serve
+from cli.token import token
 from core.runtime import open_book_index
 from core.settings import get_settings
 
@@ -170,6 +172,10 @@ def ask(
         print_turn(output)
     if output.get("error"):
         raise typer.Exit(3)
+
+
+app.command()(serve)
+app.command()(token)
 
 
 def main() -> None:

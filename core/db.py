@@ -8,9 +8,12 @@ Every later feature (index records, checkpoints, threads, profiles, quotas) live
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 _embedded_servers: dict[Path, Any] = {}
 
 MIGRATIONS_LOCK = 72_616_001  # arbitrary constant: the advisory lock serialising migrations across replicas
+CHECKPOINTER_LOCK = 72_616_002  # ... and LangGraph's checkpointer set-up (it deadlocks with itself)
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -101,6 +105,24 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
+    @asynccontextmanager
+    async def advisory_lock(self, key: int) -> AsyncIterator[AsyncConnection[DictRow]]:
+        """Hold a session-level advisory lock (on a connection of its own) for the block: how
+        replicas starting together take turns at one-time set-up work.
+
+        Polls with `pg_try_advisory_lock` rather than waiting in `pg_advisory_lock`: a session
+        blocked in that call is a running transaction, which the lock holder's CREATE INDEX
+        CONCURRENTLY then waits for — an undetected deadlock (seen with two replicas starting)."""
+        async with self.pool.connection() as conn:
+            for attempt in itertools.count():
+                if await _try_lock(conn, key):
+                    break
+                await asyncio.sleep(min(0.05 * (attempt + 1), 0.5))
+            try:
+                yield conn
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
     async def migrate(self) -> list[str]:
         """Apply the migrations in `core/migrations/` that this database has not seen yet.
 
@@ -108,26 +130,27 @@ class Database:
         Returns the names of the migrations applied now.
         """
         applied_now: list[str] = []
-        async with self.pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATIONS_LOCK,))
-            try:
-                await conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    " version int PRIMARY KEY, name text NOT NULL,"
-                    " applied_at timestamptz NOT NULL DEFAULT now())"
-                )
-                cur = await conn.execute("SELECT version FROM schema_migrations")
-                done = {row["version"] for row in await cur.fetchall()}
-                for version, name, sql in _migrations():
-                    if version in done:
-                        continue
-                    await _apply(conn, version, name, sql)
-                    applied_now.append(name)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATIONS_LOCK,))
+        async with self.advisory_lock(MIGRATIONS_LOCK) as conn:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version int PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur = await conn.execute("SELECT version FROM schema_migrations")
+            done = {row["version"] for row in await cur.fetchall()}
+            for version, name, sql in _migrations():
+                if version in done:
+                    continue
+                await _apply(conn, version, name, sql)
+                applied_now.append(name)
         if applied_now:
             log.info("applied migrations: %s", ", ".join(applied_now))
         return applied_now
+
+
+async def _try_lock(conn: AsyncConnection[DictRow], key: int) -> bool:
+    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (key,))).fetchone()
+    return bool(row and row["ok"])
 
 
 async def _apply(conn: AsyncConnection[DictRow], version: int, name: str, sql: str) -> None:

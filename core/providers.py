@@ -62,3 +62,27 @@ def make_chat_model(settings: Settings) -> BaseChatModel | None:
         max_retries=settings.llm_max_retries,
         **extra,
     )
+
+
+def model_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning "the chat model could not answer" (after the SDK's own retries): the API
+    turns them into a 503 or a stream `error` event rather than a 500."""
+    import openai
+
+    errors: list[type[BaseException]] = [openai.APIError, TimeoutError]
+    try:
+        from google.genai.errors import APIError as GoogleAPIError
+
+        errors.append(GoogleAPIError)
+    except ImportError:  # pragma: no cover - the google provider is optional at run time
+        pass
+    return tuple(errors)
+
+
+def is_model_error(exc: BaseException) -> bool:
+    """A provider failure after the SDK's retries, alone or as every failure of a chain's parts
+    (parts run in a TaskGroup, so their errors arrive wrapped in an ExceptionGroup)."""
+    errors = model_errors()
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(lambda leaf: not isinstance(leaf, (*errors, BaseExceptionGroup))) is None
+    return isinstance(exc, errors)

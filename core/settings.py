@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -93,6 +93,66 @@ class Settings(BaseSettings):
         default=Path("book/glossary.txt"), description="Technical terms kept intact by translation."
     )
 
+    # --- the service (tutor serve) ---------------------------------------------------------------------
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser, comma-separated "
+        "(e.g. the book's site: http://localhost:3000). Empty: no cross-origin access.",
+    )
+    playground_enabled: bool = Field(
+        default=True, description="Serve LangServe's playground at /tutor/playground/."
+    )
+    ingest_on_start: bool = Field(
+        default=True,
+        description="`tutor serve` indexes BOOK_PATH on start (incremental: fast when unchanged).",
+    )
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Larger request bodies get 413.")
+    sse_keepalive_seconds: float = Field(
+        default=15.0, gt=0, description="Keep-alive comment interval on streams."
+    )
+    thread_busy_wait: float = Field(
+        default=10.0, ge=0, description="Seconds a turn waits for another turn on the same thread, then 409."
+    )
+    turn_lease_seconds: int = Field(
+        default=600, ge=10, description="A crashed turn releases its thread after this long."
+    )
+    personalize_daily_quota: int = Field(default=50, ge=0, description="Personalize calls per user per day.")
+    translate_daily_quota: int = Field(default=100, ge=0, description="Translate calls per user per day.")
+
+    # --- authentication --------------------------------------------------------------------------------
+    auth_mode: Literal["hs256", "jwks"] = Field(
+        default="hs256",
+        description="hs256: tokens signed with JWT_SECRET; jwks: verified with JWKS_URL's keys.",
+    )
+    jwt_secret: str | None = Field(
+        default=None,
+        description="HS256 secret (at least 32 bytes). Unset: a random one is created in "
+        "TUTOR_HOME/jwt_secret, so `tutor token` works on a laptop; set it for anything shared.",
+    )
+    jwks_url: str | None = Field(
+        default=None, description="JWKS endpoint of the identity provider (jwks mode)."
+    )
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` claim, when set.")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` claim, when set.")
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Accepted signing algorithms, comma-separated (default HS256 in hs256 mode, RS256,ES256 "
+        "in jwks mode). Never taken from the token.",
+    )
+    jwt_leeway: int = Field(
+        default=30, ge=0, le=60, description="Clock skew tolerated on exp/nbf/iat, seconds."
+    )
+    allow_anonymous: bool = Field(
+        default=True, description="Chat without a token (threads then belong to whoever holds their id)."
+    )
+
+    @field_validator("cors_origins", "jwt_algorithms", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @field_validator("book_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -105,6 +165,12 @@ class Settings(BaseSettings):
     @property
     def postgres_dir(self) -> Path:
         return self.tutor_home / "postgres"
+
+    @property
+    def accepted_algorithms(self) -> list[str]:
+        if self.jwt_algorithms:
+            return self.jwt_algorithms
+        return ["HS256"] if self.auth_mode == "hs256" else ["RS256", "ES256"]
 
     @property
     def models_dir(self) -> Path:

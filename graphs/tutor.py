@@ -12,6 +12,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from chains.retriever import BookRetriever
 from chains.rewrite import load_glossary
+from core.db import CHECKPOINTER_LOCK
 from core.index import BookIndex
 from core.providers import make_chat_model
 from core.runtime import open_book_index
@@ -39,9 +40,13 @@ def make_services(settings: Settings, index: BookIndex) -> TutorServices:
 
 
 async def open_checkpointer(index: BookIndex) -> AsyncPostgresSaver:
-    """The LangGraph checkpointer on the project's pool (its tables are created once)."""
+    """The LangGraph checkpointer on the project's pool (its tables are created once).
+
+    Set-up runs under an advisory lock: two replicas running its CREATE INDEX CONCURRENTLY
+    migrations at once deadlocked (tests/api/test_processes.py starts two together)."""
     saver = AsyncPostgresSaver(index.db.pool)
-    await saver.setup()
+    async with index.db.advisory_lock(CHECKPOINTER_LOCK):
+        await saver.setup()
     return saver
 
 

@@ -1,0 +1,92 @@
+"""The FastAPI app: `create_app(settings)` (uvicorn: `api.app:create_app --factory`).
+
+The lifespan opens everything once per process — pool and migrations, checkpointer, Qdrant, the
+embedding model, the compiled graph — indexes the book when asked (incremental: near-free when
+unchanged), and closes it all on shutdown. Tests pass a ready `AppContext` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.auth import Authenticator
+from api.deps import AppContext
+from api.errors import install_error_handlers
+from api.middleware import BodyLimit, RequestContext
+from api.routes import chat, health, profile, rewrite, threads
+from api.tutor_routes import add_tutor_routes
+from core.index import IndexNotReady
+from core.settings import Settings, get_settings
+from graphs.tutor import open_tutor
+
+log = logging.getLogger(__name__)
+
+
+async def open_context(settings: Settings, stack: AsyncExitStack) -> AppContext:
+    tutor = await stack.enter_async_context(open_tutor(settings))
+    index = tutor.services.retriever.index
+    if settings.ingest_on_start:
+        from ingest.book import ingest_book
+
+        summary = await ingest_book(index, settings.book_path, settings)
+        log.info("book indexed", extra=summary.as_json())
+    try:
+        await index.require()
+    except IndexNotReady as exc:  # serve anyway: health shows 0 chunks, answers say "not covered"
+        log.warning("%s", exc)
+    return AppContext(settings=settings, tutor=tutor, auth=Authenticator.from_settings(settings))
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
+    settings = settings or (context.settings if context else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.context = context or await open_context(settings, stack)
+            if not getattr(app.state, "tutor_routes", False):
+                # LangServe needs the compiled graph, which needs the pool, which needs the running
+                # loop: so these routes are added here, before the first request is served.
+                add_tutor_routes(app, app.state.context.tutor.graph, playground=settings.playground_enabled)
+                app.state.tutor_routes = True
+            yield
+
+    app = FastAPI(
+        title="Textbook Tutor",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Thread-Id", "X-Request-Id"],
+            expose_headers=["X-Thread-Id", "X-Request-Id"],
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    for router in (chat.router, threads.router, profile.router, rewrite.router, health.router):
+        app.include_router(router)
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("textbook-tutor")
+
+
+def served_app() -> FastAPI:
+    """uvicorn's factory for `tutor serve` (each worker process calls it)."""
+    from api.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging()
+    return create_app(settings)

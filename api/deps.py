@@ -1,0 +1,92 @@
+"""What routes depend on, as `Annotated` aliases: `Ctx` (the process's services), `OptionalUser`
+(a verified user or None when anonymous chat is allowed), `CurrentUser` (a verified user, else 401)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from api.auth import Authenticator, AuthError
+from api.errors import ApiError
+from core.db import Database
+from core.profile import LearnerProfile
+from core.settings import Settings
+from graphs.tutor import Tutor
+
+UNAUTHORIZED = ApiError(
+    401, "unauthorized", "Missing or invalid credentials.", headers={"WWW-Authenticate": "Bearer"}
+)
+
+
+@dataclass
+class AppContext:
+    """Everything a request may use, opened once by the app's lifespan."""
+
+    settings: Settings
+    tutor: Tutor
+    auth: Authenticator
+
+    @property
+    def db(self) -> Database:
+        return self.tutor.services.db
+
+    async def load_profile(self, user: str | None) -> LearnerProfile | None:
+        if user is None:
+            return None
+        async with self.db.pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT profile FROM profiles WHERE user_id = %s", (user,))
+            ).fetchone()
+        return LearnerProfile.model_validate(row["profile"]) if row else None
+
+    async def save_profile(self, user: str, profile: LearnerProfile) -> None:
+        data = json.dumps(profile.model_dump(mode="json", exclude_none=True))
+        async with self.db.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO profiles (user_id, profile) VALUES (%s, %s::jsonb) ON CONFLICT (user_id)"
+                " DO UPDATE SET profile = excluded.profile, updated_at = now()",
+                (user, data),
+            )
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+Ctx = Annotated[AppContext, Depends(get_context)]
+
+
+async def authenticate(request: Request, context: AppContext) -> str | None:
+    """The verified user of the request; None for an anonymous request when that is allowed.
+
+    A present but bad Authorization header is always a 401, never a silent downgrade to anonymous."""
+    try:
+        user = await context.auth.authenticate(request.headers.get("authorization"))
+    except AuthError:
+        raise UNAUTHORIZED from None
+    if user is None and not context.settings.allow_anonymous:
+        raise UNAUTHORIZED
+    return user
+
+
+async def optional_user(request: Request, context: Ctx) -> str | None:
+    return await authenticate(request, context)
+
+
+async def required_user(user: Annotated[str | None, Depends(optional_user)]) -> str:
+    if user is None:
+        raise UNAUTHORIZED
+    return user
+
+
+OptionalUser = Annotated[str | None, Depends(optional_user)]
+CurrentUser = Annotated[str, Depends(required_user)]
+
+
+def thread_header(request: Request) -> str | None:
+    value: Any = request.headers.get("x-thread-id")
+    return value.strip() if value and value.strip() else None

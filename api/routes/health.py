@@ -1,0 +1,69 @@
+"""`GET /health`: is every dependency answering? 503 when Postgres or Qdrant is not."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib.metadata import version
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import Ctx
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
+CHECK_TIMEOUT = 3.0  # seconds per dependency: a health check must answer even when one hangs
+
+
+async def _database(context: Ctx) -> dict[str, Any]:
+    async with context.db.pool.connection(timeout=CHECK_TIMEOUT) as conn:
+        row = await (
+            await conn.execute(
+                "SELECT chunks, version, updated_at FROM index_collections WHERE namespace = %s",
+                (context.tutor.services.namespace,),
+            )
+        ).fetchone()
+    return dict(row) if row else {"chunks": 0, "version": 0, "updated_at": None}
+
+
+async def _vector_store(context: Ctx) -> int:
+    index = context.tutor.services.retriever.index
+
+    def points() -> int:  # a store that answers but has no collection yet is up, with 0 points
+        if not index.client.collection_exists(index.collection):
+            return 0
+        return int(index.client.count(index.collection, exact=True).count)
+
+    return await asyncio.to_thread(points)
+
+
+async def _check(name: str, probe: Any) -> tuple[bool, Any]:
+    try:
+        return True, await asyncio.wait_for(probe, CHECK_TIMEOUT)
+    except Exception as exc:  # any failure means "down"; the reason goes to the log, not the client
+        log.warning("health: %s is down (%s)", name, type(exc).__name__)
+        return False, None
+
+
+@router.get("/health")
+async def health(context: Ctx) -> JSONResponse:
+    (db_ok, record), (qdrant_ok, points) = await asyncio.gather(
+        _check("database", _database(context)), _check("vector_store", _vector_store(context))
+    )
+    settings = context.settings
+    body = {
+        "status": "ok" if db_ok and qdrant_ok else "unavailable",
+        "version": version("textbook-tutor"),
+        "database": "ok" if db_ok else "unavailable",
+        "vector_store": "ok" if qdrant_ok else "unavailable",
+        "chat_model": settings.chat_model or "extractive",
+        "embeddings": context.tutor.services.retriever.index.embedding_model,
+        "index": {
+            "chunks": record["chunks"] if record else points,
+            "updated_at": record["updated_at"].isoformat() if record and record["updated_at"] else None,
+            "version": record["version"] if record else None,
+        },
+    }
+    return JSONResponse(body, status_code=200 if db_ok and qdrant_ok else 503)

@@ -1,0 +1,29 @@
+"""`GET /profile` and `PUT /profile`: the signed-in reader's learner profile.
+
+The body is `core.profile.LearnerProfile` itself, so the enum checks, the BCP-47 check and the
+refusal of unknown fields are the model's; a bad body is a 422 naming the field, through the app's
+one error shape. `PUT` replaces the whole profile (fields left out become null), which is what a
+settings form sends and leaves no merge rules to explain.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import Ctx, CurrentUser
+from core.profile import LearnerProfile
+
+router = APIRouter(prefix="/profile", tags=["profile"])
+
+
+@router.get("")
+async def get_profile(context: Ctx, user: CurrentUser) -> LearnerProfile:
+    """The stored profile; every field null when the reader never saved one."""
+    return await context.load_profile(user) or LearnerProfile()
+
+
+@router.put("")
+async def put_profile(body: LearnerProfile, context: Ctx, user: CurrentUser) -> LearnerProfile:
+    """Store the profile (replacing the previous one) and return it as stored."""
+    await context.save_profile(user, body)
+    return body

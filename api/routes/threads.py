@@ -1,0 +1,125 @@
+"""Threads: list, read (messages with their sources exactly as streamed), rename, delete, feedback."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import Ctx, CurrentUser, OptionalUser
+from api.errors import ApiError, not_found
+from api.threads import (
+    ThreadLease,
+    delete_thread,
+    list_threads,
+    owned_thread,
+    rename_thread,
+    thread_messages,
+)
+
+router = APIRouter(prefix="/threads", tags=["threads"])
+
+
+class ThreadSummary(BaseModel):
+    thread_id: str
+    title: str | None
+    created_at: datetime
+    updated_at: datetime
+    messages: int
+
+
+class Message(BaseModel):
+    seq: int
+    role: Literal["user", "assistant"]
+    content: str
+    route: str | None
+    sources: list[dict[str, Any]]
+    grounded: bool | None
+    language: str | None
+    created_at: datetime
+
+
+class ThreadDetail(BaseModel):
+    thread_id: str
+    title: str | None
+    created_at: datetime
+    updated_at: datetime
+    messages: list[Message]
+
+
+class TitleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200)
+
+
+class Feedback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seq: int = Field(ge=1, description="The assistant message rated (its `seq` in GET /threads/{id}).")
+    rating: Literal["up", "down"]
+    comment: str | None = Field(None, max_length=2000)
+
+
+@router.get("")
+async def get_threads(
+    context: Ctx,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ThreadSummary]:
+    """The caller's threads, most recently active first."""
+    return [ThreadSummary(**row) for row in await list_threads(context.db, user, limit, offset)]
+
+
+@router.get("/{thread_id}")
+async def get_thread(thread_id: str, context: Ctx, user: OptionalUser) -> ThreadDetail:
+    row = await owned_thread(context.db, thread_id, user)
+    messages = [Message(**m) for m in await thread_messages(context.db, thread_id)]
+    return ThreadDetail(
+        **{key: row[key] for key in ("thread_id", "title", "created_at", "updated_at")}, messages=messages
+    )
+
+
+@router.patch("/{thread_id}")
+async def patch_thread(thread_id: str, body: TitleUpdate, context: Ctx, user: OptionalUser) -> dict[str, str]:
+    await owned_thread(context.db, thread_id, user)
+    await rename_thread(context.db, thread_id, body.title.strip())
+    return {"thread_id": thread_id, "title": body.title.strip()}
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def remove_thread(thread_id: str, context: Ctx, user: OptionalUser) -> Response:
+    """Deletes checkpoints and transcript. Waits for (or 409s on) a turn still running on it."""
+    await owned_thread(context.db, thread_id, user)
+    settings = context.settings
+    lease = ThreadLease(context.db, thread_id, lease_seconds=settings.turn_lease_seconds)
+    await lease.acquire(settings.thread_busy_wait)
+    try:
+        await delete_thread(context.db, context.tutor.checkpointer, thread_id)
+    finally:
+        lease.held = False  # the row (and its lease) is gone
+    return Response(status_code=204)
+
+
+@router.post("/{thread_id}/feedback", status_code=201)
+async def post_feedback(thread_id: str, body: Feedback, context: Ctx, user: CurrentUser) -> dict[str, Any]:
+    """Thumbs up/down (and a comment) on one answer; a later rating of the same answer replaces it."""
+    await owned_thread(context.db, thread_id, user)
+    async with context.db.pool.connection() as conn:
+        message = await (
+            await conn.execute(
+                "SELECT role FROM thread_messages WHERE thread_id = %s AND seq = %s", (thread_id, body.seq)
+            )
+        ).fetchone()
+        if message is None:
+            raise not_found("message")
+        if message["role"] != "assistant":
+            raise ApiError(422, "invalid_request", "Feedback rates an answer: pick an assistant message.")
+        await conn.execute(
+            "INSERT INTO feedback (thread_id, seq, user_id, rating, comment) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (thread_id, seq) DO UPDATE SET rating = excluded.rating,"
+            " comment = excluded.comment, user_id = excluded.user_id, created_at = now()",
+            (thread_id, body.seq, user, 1 if body.rating == "up" else -1, body.comment),
+        )
+    return {"thread_id": thread_id, "seq": body.seq, "rating": body.rating}

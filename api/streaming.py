@@ -1,0 +1,121 @@
+"""Turning a graph run into the widget's event stream.
+
+Events (DESIGN.md): `metadata {thread_id, run_id, route}` once the route is known, `token {delta}`
+for the answering model call only (tagged `tutor-answer`; the classifier, query rewrite, title and
+summary calls stay silent), `sources {sources}` when the answer's sources are settled, then `done`
+with the graph's whole output, or `error {code, message}`. `done.answer` is authoritative: citation
+markers the model invented are dropped from it, so a client replaces the streamed text with it.
+
+Rewrites stream with their protected spans already restored (`⟦C1⟧` never reaches a reader), and a
+rewrite done in several parts at once streams part 0 live and the later parts, in order, when the
+node finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Generic, TypeVar
+
+from chains.answer import ANSWER_TAG
+
+T = TypeVar("T")
+_OPEN = "⟦"
+_EXACT = re.compile(r"⟦([A-Z]\d+)⟧")
+_MAX_PLACEHOLDER = 12  # longer than any ⟦X123⟧: a lone ⟦ this far back is literal text
+
+
+class PlaceholderRestorer:
+    """Undo placeholders in a token stream: text after an unmatched `⟦` is held back until its `⟧`.
+
+    Mangled forms the final restore repairs (`[[C1]]`, `⟦ C 1 ⟧`) pass through here as typed; the
+    `done` event carries the repaired text."""
+
+    def __init__(self, originals: Mapping[str, str]) -> None:
+        self.originals, self.pending = originals, ""
+
+    def feed(self, delta: str) -> str:
+        text = self.pending + delta
+        cut = text.rfind(_OPEN)
+        if cut != -1 and "⟧" not in text[cut:] and len(text) - cut < _MAX_PLACEHOLDER:
+            text, self.pending = text[:cut], text[cut:]
+        else:
+            self.pending = ""
+        return self._restore(text)
+
+    def flush(self) -> str:
+        text, self.pending = self.pending, ""
+        return self._restore(text)
+
+    def _restore(self, text: str) -> str:
+        return _EXACT.sub(lambda m: self.originals.get(m[1], m[0]), text)
+
+
+class TokenSelector:
+    """Picks the reader-facing deltas out of LangGraph's `messages` stream."""
+
+    def __init__(self) -> None:
+        self.restorers: dict[int, PlaceholderRestorer] = {}
+        self.later_parts: dict[int, list[str]] = defaultdict(list)
+
+    def delta(self, chunk: Any, metadata: Mapping[str, Any]) -> str:
+        """The text to send now for one streamed model chunk ("" when there is none)."""
+        if ANSWER_TAG not in (metadata.get("tags") or ()):
+            return ""
+        content = chunk.content if isinstance(chunk.content, str) else ""
+        if "tutor_placeholders" not in metadata:
+            return content
+        part = int(metadata.get("tutor_part", 0))
+        restorer = self.restorers.setdefault(part, PlaceholderRestorer(metadata["tutor_placeholders"]))
+        text = restorer.feed(content)
+        if part == 0:
+            return text
+        self.later_parts[part].append(text)
+        return ""
+
+    def drain(self) -> str:
+        """What is still held back (end of a restored run, then later parts in order)."""
+        held = [self.restorers[0].flush()] if 0 in self.restorers else []
+        for part in sorted(set(self.restorers) - {0}):
+            held.append("".join(self.later_parts.pop(part, [])) + self.restorers[part].flush())
+        self.restorers.clear()
+        return "".join(held)
+
+
+class TaskStream(Generic[T]):
+    """Drives an async iterator (a graph run) in a task of its own, so `aclose` can stop it.
+
+    Why: when a client disconnects, sse-starlette tears the response down with an anyio cancel
+    scope, and anyio's repeated cancellation was seen to interrupt LangGraph's own clean-up, leaving
+    the running node — and its model call — going. So the route stops the run from sse-starlette's
+    disconnect hook, before that teardown: cancelling this task and awaiting it lets LangGraph cancel
+    the node properly (tests/api/test_stream.py checks the model connection is closed)."""
+
+    def __init__(self, source: AsyncIterator[T]) -> None:
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.task = asyncio.create_task(self._pump(source))
+
+    async def _pump(self, source: AsyncIterator[T]) -> None:
+        try:
+            async for item in source:
+                await self.queue.put(("item", item))
+            await self.queue.put(("end", None))
+        except Exception as exc:  # handed to the consumer; cancellation just ends the task
+            await self.queue.put(("error", exc))
+
+    async def items(self) -> AsyncIterator[T]:
+        while True:
+            kind, value = await self.queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    async def aclose(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task

@@ -1,0 +1,179 @@
+"""Running one reader turn for the HTTP routes: thread, ownership, lease, then the graph.
+
+`/chat`, `/chat/stream` and LangServe's run endpoints all go through `open_turn`, so the rules are
+the same everywhere: the thread comes from the body or `X-Thread-Id` (a new one otherwise), someone
+else's thread is a 404, one turn at a time per thread, and the run's `configurable` is set here from
+the verified request, never from the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from pydantic import AliasChoices, ConfigDict, Field
+from sse_starlette import ServerSentEvent
+
+from api.deps import AppContext
+from api.errors import ApiError
+from api.streaming import TaskStream, TokenSelector
+from api.threads import ThreadLease, claim_thread, new_thread_id
+from core.providers import is_model_error
+from graphs.context import run_config
+from graphs.state import TurnInput, TurnOutput
+
+log = logging.getLogger(__name__)
+OUTPUT_KEYS = tuple(TurnOutput.__annotations__)
+NEEDS_MODEL = "needs_chat_model"
+
+
+class ChatRequest(TurnInput):
+    """A turn as the widget sends it: the graph's input plus the thread (`session_id` also accepted,
+    for clients of the earlier `/chat` contract)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    thread_id: str | None = Field(
+        None,
+        validation_alias=AliasChoices("thread_id", "session_id"),
+        max_length=128,
+        description="Continue this thread (else X-Thread-Id, else a new thread).",
+    )
+
+    def graph_input(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"thread_id"}, exclude_none=True)
+
+
+@dataclass
+class Turn:
+    """A turn ready to run: its thread is claimed and leased."""
+
+    thread_id: str
+    user: str | None
+    config: RunnableConfig
+    lease: ThreadLease
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+async def open_turn(context: AppContext, thread_id: str | None, user: str | None) -> Turn:
+    """Claim (or create) the thread for `user` and take its lease; 404/409 as the module says."""
+    thread_id = thread_id or new_thread_id()
+    await claim_thread(context.db, thread_id, user)
+    profile = await context.load_profile(user)
+    settings = context.settings
+    lease = ThreadLease(context.db, thread_id, lease_seconds=settings.turn_lease_seconds)
+    await lease.acquire(settings.thread_busy_wait)
+    return Turn(thread_id, user, run_config(thread_id, user, profile), lease)
+
+
+def model_unavailable() -> ApiError:
+    return ApiError(503, "model_unavailable", "The chat model did not answer; try again shortly.")
+
+
+def raise_for_turn_error(output: dict[str, Any]) -> None:
+    """A turn the graph could not run (e.g. translate without a chat model) as an HTTP error."""
+    error = output.get("error")
+    if error:
+        status = 503 if error["code"] == NEEDS_MODEL else 422
+        raise ApiError(status, error["code"], error["message"])
+
+
+async def invoke_turn(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> dict[str, Any]:
+    try:
+        config: RunnableConfig = {**turn.config, "run_id": uuid.UUID(turn.run_id)}
+        output: dict[str, Any] = await context.tutor.graph.ainvoke(inputs, config)
+    except Exception as exc:
+        if not is_model_error(exc):
+            raise
+        log.warning("chat model failed: %s", type(exc).__name__)
+        raise model_unavailable() from None
+    finally:
+        await turn.lease.release()
+    return output
+
+
+def _event(name: str, data: Any) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps(data, ensure_ascii=False, default=str), event=name)
+
+
+def start_run(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> TaskStream[Any]:
+    """Start the graph run now, from the route handler (see `TaskStream` for why)."""
+    config: RunnableConfig = {**turn.config, "run_id": uuid.UUID(turn.run_id)}
+    return TaskStream(context.tutor.graph.astream(inputs, config, stream_mode=["updates", "messages"]))
+
+
+async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[ServerSentEvent, None]:
+    """The events of one run (see api.streaming). However it ends — done, failed, or abandoned by
+    the client — the run is stopped and the thread's lease given back."""
+    output: dict[str, Any] = {}
+    tokens = TokenSelector()
+    try:
+        async for mode, chunk in run.items():
+            if mode == "messages":
+                if delta := tokens.delta(*chunk):
+                    yield _event("token", {"delta": delta})
+                continue
+            for node, update in chunk.items():
+                for event in _node_events(node, update or {}, output, tokens, turn):
+                    yield event
+        output["thread_id"] = turn.thread_id
+        if error := output.get("error"):
+            yield _event("error", {"code": error["code"], "message": error["message"]})
+        else:
+            yield _event("done", {key: output.get(key) for key in OUTPUT_KEYS})
+    except Exception as exc:
+        if is_model_error(exc):
+            log.warning("chat model failed mid-stream: %s", type(exc).__name__)
+            yield _event("error", {"code": "model_unavailable", "message": model_unavailable().message})
+        else:
+            log.exception("turn failed")
+            yield _event("error", {"code": "internal_error", "message": "The turn could not be completed."})
+    finally:
+        await run.aclose()
+        await turn.lease.release()
+
+
+def _node_events(
+    node: str, update: dict[str, Any], output: dict[str, Any], tokens: TokenSelector, turn: Turn
+) -> list[ServerSentEvent]:
+    """Events for one finished node: held-back tokens, then metadata (route known) or sources."""
+    events = [_event("token", {"delta": held})] if (held := tokens.drain()) else []
+    output.update({key: value for key, value in update.items() if key in OUTPUT_KEYS})
+    if node == "intake":
+        meta = {"thread_id": turn.thread_id, "run_id": turn.run_id, "route": output.get("route")}
+        events.append(_event("metadata", meta))
+    elif "sources" in update:
+        events.append(_event("sources", {"sources": output["sources"]}))
+    return events
+
+
+async def finish_stream(events: AsyncGenerator[Any, None], run: TaskStream[Any], turn: Turn) -> None:
+    """After the response, however it went: a stream that never started (the client left first)
+    still has a run to stop and a lease to give back. Each step is a no-op when already done."""
+    with contextlib.suppress(RuntimeError):  # the generator is already closed
+        await events.aclose()
+    await run.aclose()
+    await turn.lease.release()
+
+
+def chat_response(output: dict[str, Any]) -> dict[str, Any]:
+    """`POST /chat`'s body: the earlier contract's fields first, then the rest of the output."""
+    return {
+        "response": output.get("answer", ""),
+        "thread_id": output["thread_id"],
+        "session_id": output["thread_id"],
+        "timestamp": datetime.now(UTC).isoformat(),
+        "route": output.get("route"),
+        "sources": output.get("sources", []),
+        "grounded": output.get("grounded"),
+        "language": output.get("language"),
+        "verified_selection": output.get("verified_selection"),
+        "title": output.get("title"),
+    }

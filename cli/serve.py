@@ -1,0 +1,51 @@
+"""`tutor serve`: the API (LangServe routes, widget stream, threads, profile) under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from core.settings import get_settings
+
+out = Console(stderr=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", help="Worker processes (needs QDRANT_URL: local Qdrant is one-process)."),
+    ] = 1,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Serve the tutor over HTTP; indexes the book on start (incremental, so fast when unchanged)."""
+    import uvicorn
+
+    settings = get_settings()
+    if workers > 1 and not settings.qdrant_url:
+        out.print(
+            "[bold red]error:[/] embedded Qdrant (no QDRANT_URL) can only be opened by one process: "
+            "run one worker, or set QDRANT_URL to a Qdrant server for several.",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    mode = "embedded Qdrant: 1 worker" if not settings.qdrant_url else f"{workers} worker(s)"
+    out.print(f"Textbook Tutor on {base} ({mode})", highlight=False)
+    if settings.playground_enabled:
+        out.print(f"  playground  {base}/tutor/playground/", highlight=False)
+    out.print(f"  API docs    {base}/docs", highlight=False)
+    out.print(f"  health      {base}/health", highlight=False)
+    uvicorn.run(
+        "api.app:served_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,  # api.logs configures JSON logging in each worker
+        log_level=log_level,
+        proxy_headers=True,
+    )

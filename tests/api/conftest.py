@@ -1,0 +1,134 @@
+"""The API over real components: the ingested sample book (once per Postgres mode), the real graph
+and checkpointer, a live uvicorn on 127.0.0.1 in the test's event loop, real HTTP clients.
+
+`make_api(chat_model=..., **settings)` starts one server; `api.token("alice")` mints a bearer
+token, `api.headers(user, thread)` builds request headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+from api.app import create_app
+from api.auth import Authenticator, mint_token
+from api.deps import AppContext
+from chains.retriever import BookRetriever
+from chains.rewrite import load_glossary
+from core.embeddings.local import LocalMiniLMEmbeddings
+from core.index import BookIndex
+from core.settings import Settings
+from graphs.context import TutorServices
+from graphs.graph import build_graph
+from graphs.tutor import Tutor
+from tests.conftest import BOOK, ROOT, close_index, open_index
+
+SECRET = "test-secret-that-is-long-enough-for-hs256!"
+
+
+@pytest.fixture(scope="session", params=["embedded", "external"])
+async def api_index(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    embeddings: LocalMiniLMEmbeddings,
+) -> AsyncIterator[BookIndex]:
+    """The sample book ingested once per Postgres mode (each with its own Qdrant folder)."""
+    from ingest.book import ingest_book
+
+    url: str = request.getfixturevalue(f"{request.param}_pg_url")
+    settings = Settings(tutor_home=tmp_path_factory.mktemp("api") / ".tutor", _env_file=None)  # type: ignore[call-arg]
+    index = await open_index(settings, embeddings, url)
+    await ingest_book(index, BOOK, settings)
+    await index.require()
+    yield index
+    await close_index(index)
+
+
+@dataclass
+class Api:
+    url: str
+    context: AppContext
+    server: uvicorn.Server
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
+
+    def token(self, sub: str, ttl: int = 3600) -> str:
+        return mint_token(self.settings, sub, ttl)
+
+    def headers(self, user: str | None = None, thread: str | None = None) -> dict[str, str]:
+        headers = {}
+        if user:
+            headers["Authorization"] = f"Bearer {self.token(user)}"
+        if thread:
+            headers["X-Thread-Id"] = thread
+        return headers
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=self.url, timeout=30, **kwargs)
+        self.clients.append(client)
+        return client
+
+
+async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """A live uvicorn on a free port, in this event loop (the pool lives here)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # start-up failed: raise its error
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+def make_context(
+    index: BookIndex, settings: Settings, chat_model: BaseChatModel | None, saver: Any
+) -> AppContext:
+    services = TutorServices(
+        settings=settings,
+        db=index.db,
+        retriever=BookRetriever(index, fusion=settings.hybrid_fusion, docs_route=settings.book_docs_route),
+        embeddings=index.embeddings,
+        chat_model=chat_model,
+        glossary=load_glossary(ROOT / "book" / "glossary.txt"),
+    )
+    tutor = Tutor(build_graph(services, saver), services, saver)
+    return AppContext(settings=settings, tutor=tutor, auth=Authenticator.from_settings(settings))
+
+
+@pytest.fixture
+async def make_api(api_index: BookIndex, tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
+    running: list[tuple[Api, asyncio.Task[None]]] = []
+    saver = AsyncPostgresSaver(api_index.db.pool)  # type: ignore[arg-type]
+    await saver.setup()
+
+    async def make(chat_model: BaseChatModel | None = None, **overrides: Any) -> Api:
+        values = {"tutor_home": tmp_path / ".tutor", "jwt_secret": SECRET, **overrides}
+        settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        context = make_context(api_index, settings, chat_model, saver)
+        server, task, url = await serve(create_app(settings, context=context))
+        api = Api(url, context, server)
+        running.append((api, task))
+        return api
+
+    yield make
+    for api, task in running:
+        for client in api.clients:
+            await client.aclose()
+        api.server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)

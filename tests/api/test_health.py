@@ -1,0 +1,84 @@
+"""GET /health answers 503 while Postgres or Qdrant is down, and 200 again once it is back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from core.embeddings.local import LocalMiniLMEmbeddings
+from core.index import BookIndex
+from core.settings import Settings
+from tests.api.conftest import SECRET, Api, make_context, serve
+from tests.conftest import close_index, open_index
+
+
+@pytest.fixture
+async def own_stores(
+    embedded_pg_url: str, embeddings: LocalMiniLMEmbeddings, tmp_path: Path
+) -> AsyncIterator[tuple[BookIndex, str, Settings]]:
+    """A database and a Qdrant folder of this test's own, so they can be taken down."""
+    name = f"health_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(embedded_pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    settings = Settings(_env_file=None, tutor_home=tmp_path / ".tutor", jwt_secret=SECRET)  # type: ignore[call-arg]
+    index = await open_index(settings, embeddings, make_conninfo(embedded_pg_url, dbname=name))
+    yield index, name, settings
+    await close_index(index)
+    with psycopg.connect(embedded_pg_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+async def _health(api: Api) -> tuple[int, dict[str, Any]]:
+    response = await api.client().get("/health")
+    return response.status_code, response.json()
+
+
+async def test_health_follows_postgres(own_stores: Any, embedded_pg_url: str) -> None:
+    index, name, settings = own_stores
+    server, task, url = await serve_app(index, settings)
+    api = Api(url, None, server)  # type: ignore[arg-type]
+    try:
+        assert (await _health(api))[0] == 200
+        with psycopg.connect(embedded_pg_url, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        status, body = await _health(api)
+        assert status == 503 and body["database"] == "unavailable" and body["vector_store"] == "ok"
+        assert body["status"] == "unavailable"
+        with psycopg.connect(embedded_pg_url, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        assert (await _health(api))[0] == 200  # the pool reconnects by itself
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_health_follows_qdrant(own_stores: Any) -> None:
+    index, _, settings = own_stores
+    server, task, url = await serve_app(index, settings)
+    api = Api(url, None, server)  # type: ignore[arg-type]
+    try:
+        status, body = await _health(api)
+        assert status == 200 and body["index"]["chunks"] == 0  # nothing ingested: up, but empty
+        index.client.close()  # the vector store goes away
+        status, body = await _health(api)
+        assert status == 503 and body["vector_store"] == "unavailable" and body["database"] == "ok"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def serve_app(index: BookIndex, settings: Settings) -> Any:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    from api.app import create_app
+
+    saver = AsyncPostgresSaver(index.db.pool)  # type: ignore[arg-type]
+    await saver.setup()
+    return await serve(create_app(settings, context=make_context(index, settings, None, saver)))

@@ -1,0 +1,95 @@
+"""The widget's stream beyond the happy path: keep-alives, client disconnects, model failures,
+routes that need a chat model, rewrites with protected spans."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from tests.api.sse import collect, read_events
+from tests.fakes import Error, Text
+from tests.fakes.fixtures import make_chat_model
+from tests.graphs.conftest import tutor_responder
+
+QUESTION = {"message": "What does a ROS 2 topic do?", "mode": "ask"}
+
+
+async def test_keep_alive_comments_while_the_model_thinks(make_api: Any, fake_openai: Any) -> None:
+    fake_openai.responder = lambda request: Text("Late answer [1].", first_token_delay=1.2)
+    api = await make_api(make_chat_model(fake_openai), sse_keepalive_seconds=0.3)
+    async with api.client().stream("POST", "/chat/stream", json=QUESTION) as response:
+        events = [event async for event in read_events(response)]
+    names = [event.name for event in events]
+    assert names.count("comment") >= 2 and all(e.data == "keep-alive" for e in events if e.name == "comment")
+    assert names[-1] == "done"
+
+
+async def test_client_disconnect_cancels_the_model_call(make_api: Any, fake_openai: Any) -> None:
+    long_answer = " ".join(["word"] * 200)
+    fake_openai.responder = lambda request: Text(long_answer, token_delay=0.05)
+    api = await make_api(make_chat_model(fake_openai), thread_busy_wait=0)
+    thread = str(uuid.uuid4())
+    client = api.client(headers={"X-Thread-Id": thread})
+    async with client.stream("POST", "/chat/stream", json=QUESTION) as response:
+        async for event in read_events(response):
+            if event.name == "token":
+                break  # the reader closes the tab after the first token
+    # (polled from a thread: the server runs on this test's event loop)
+    disconnected = lambda fake: fake.chat_requests[-1].client_disconnected  # noqa: E731
+    assert await asyncio.to_thread(fake_openai.wait_for, disconnected, 5)
+    assert not fake_openai.chat_requests[-1].completed
+    # The thread was given back at once, and the abandoned turn left no half-written messages.
+    fake_openai.responder = tutor_responder()
+    for _ in range(20):
+        again = await client.post("/chat", json=QUESTION)
+        if again.status_code != 409:
+            break
+        await asyncio.sleep(0.1)
+    assert again.status_code == 200
+    messages = (await client.get(f"/threads/{thread}")).json()["messages"]
+    assert len(messages) == 2
+
+
+async def test_model_failure_is_an_error_event_then_503(make_api: Any, fake_openai: Any) -> None:
+    fake_openai.responder = lambda request: Error(500)
+    api = await make_api(make_chat_model(fake_openai))
+    response, events = await collect(api.client(), "/chat/stream", json=QUESTION)
+    assert response.status_code == 200
+    assert [e.name for e in events][-1] == "error"
+    assert events[-1].data["code"] == "model_unavailable"
+    response = await api.client().post("/chat", json=QUESTION)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "model_unavailable"
+    fake_openai.problems.clear()
+
+
+async def test_rate_limited_model_is_retried(make_api: Any, fake_openai: Any) -> None:
+    replies = iter([Error(429, retry_after=0), Error(429, retry_after=0)])
+    fake_openai.responder = lambda request: next(replies, None) or tutor_responder()(request)
+    api = await make_api(make_chat_model(fake_openai, max_retries=2))
+    response = await api.client().post("/chat", json=QUESTION)
+    assert response.status_code == 200, response.text
+    assert len(fake_openai.chat_requests) >= 3
+
+
+async def test_rewrite_routes_need_a_chat_model(make_api: Any) -> None:
+    api = await make_api()
+    body = {"message": "translate this", "mode": "translate", "content": "A node is a process."}
+    response, events = await collect(api.client(), "/chat/stream", json=body)
+    assert [e.name for e in events] == ["metadata", "error"]
+    assert events[-1].data["code"] == "needs_chat_model"
+    response = await api.client().post("/chat", json=body)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "needs_chat_model"
+
+
+async def test_translation_streams_with_protected_spans_restored(make_api: Any, fake_openai: Any) -> None:
+    fake_openai.responder = tutor_responder(rewrite="چلائیں ⟦I1⟧ اور دیکھیں ⟦U1⟧")
+    api = await make_api(make_chat_model(fake_openai))
+    content = "Run `ros2 topic list` and see https://docs.ros.org/en/rolling/ for more."
+    body = {"message": "translate", "mode": "translate", "content": content, "target_language": "ur"}
+    _, events = await collect(api.client(), "/chat/stream", json=body)
+    streamed = "".join(e.data["delta"] for e in events if e.name == "token")
+    assert "⟦" not in streamed and "`ros2 topic list`" in streamed
+    done = events[-1].data
+    assert done["language"] == "ur" and "`ros2 topic list`" in done["answer"]
+    assert "https://docs.ros.org/en/rolling/" in done["answer"]
