@@ -110,3 +110,30 @@ async def test_logs_carry_no_tokens_selection_or_profile(
     text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.levelno >= logging.INFO)
     assert "/chat" in text  # the access log is there...
     assert token not in text and selection not in text and "expert" not in text  # ...and says nothing more
+
+
+async def test_jwks_mode_through_the_api(make_api: Any) -> None:
+    """AUTH_MODE=jwks against a local identity provider: its tokens work, forged ones are the 401."""
+    from tests.api.jwks import ec_key, rsa_key, serve_jwks
+
+    with serve_jwks() as idp:
+        idp.add("rsa-1", rsa_key("a"))
+        api = await make_api(
+            auth_mode="jwks", jwks_url=idp.url, jwt_issuer="https://idp.test", jwt_audience="tutor"
+        )
+        now = int(time.time())
+        claims = {"sub": f"dana-{uuid.uuid4().hex[:6]}", "iss": "https://idp.test", "aud": "tutor"}
+        claims |= {"iat": now, "exp": now + 600}
+        good = idp.sign(claims, "rsa-1")
+        client = api.client()
+        response = await client.get("/threads", headers={"Authorization": f"Bearer {good}"})
+        assert response.status_code == 200 and response.json() == []
+        forged = idp.sign(claims, "rsa-1", key=ec_key("mallory"))
+        wrong_audience = idp.sign({**claims, "aud": "other"}, "rsa-1")
+        hs256 = jwt.encode(claims, SECRET_FOR_HS, algorithm="HS256")
+        for token in (forged, wrong_audience, hs256):
+            response = await client.get("/threads", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401 and response.json() == UNAUTHORIZED
+
+
+SECRET_FOR_HS = "x" * 48
