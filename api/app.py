@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from api.auth import Authenticator
 from api.deps import AppContext
@@ -25,6 +27,7 @@ from core.settings import Settings, get_settings
 from graphs.tutor import open_tutor
 
 log = logging.getLogger(__name__)
+WIDGET_DIR = Path(__file__).resolve().parents[1] / "widget"
 
 
 async def open_context(settings: Settings, stack: AsyncExitStack) -> AppContext:
@@ -74,6 +77,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     app.add_middleware(RequestContext)
     for router in (chat.router, threads.router, profile.router, rewrite.router, health.router):
         app.include_router(router)
+    # The reference chat widget and its demo page (widget/README.md); a book site can load it from here.
+    app.mount("/widget", StaticFiles(directory=WIDGET_DIR, html=True, check_dir=False), name="widget")
     return app
 
 
