@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -88,5 +88,5 @@ CurrentUser = Annotated[str, Depends(required_user)]
 
 
 def thread_header(request: Request) -> str | None:
-    value: Any = request.headers.get("x-thread-id")
-    return value.strip() if value and value.strip() else None
+    """The thread a client names in `X-Thread-Id` (None when absent or blank)."""
+    return request.headers.get("x-thread-id", "").strip() or None

@@ -15,8 +15,6 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -160,15 +158,3 @@ class ThreadLease:
                 " WHERE thread_id = %s AND busy_token = %s",
                 (self.thread_id, self.token),
             )
-
-
-@asynccontextmanager
-async def thread_turn(
-    db: Database, thread_id: str, *, wait: float, lease_seconds: int
-) -> AsyncIterator[None]:
-    lease = ThreadLease(db, thread_id, lease_seconds=lease_seconds)
-    await lease.acquire(wait)
-    try:
-        yield
-    finally:
-        await lease.release()
