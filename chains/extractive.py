@@ -18,10 +18,15 @@ from chains.citations import Source, map_citations
 from chains.sentences import split_sentences, words
 from core.retrieval import Passage
 
-MAX_SENTENCES = 3
+MAX_SENTENCES = 4
 PASSAGES_USED = 5  # sentences come from the best few passages only
 LEXICAL_WEIGHT = 0.3
 RANK_PENALTY = 0.04  # a sentence from a lower-ranked passage must be clearly better to win
+# One sentence per passage: the section that answers is often not the top one (on the sample book
+# it is in the top 5 for 74% of the questions, first for under half). Quoting the best sentence of
+# four passages answers from the right one more often (59% → 66% of the book's questions) than three
+# sentences of the top passage would; each sentence keeps its own citation.
+PER_PASSAGE = 1
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ def extractive_answer(
     ]
     if not candidates:
         return "", []
-    chosen = _best(question, candidates, embeddings, max_sentences)
+    chosen = _best(question, candidates, embeddings, max_sentences, per_passage=PER_PASSAGE)
     chosen.sort(key=lambda c: (c.passage, c.position))
     answer = " ".join(f"{c.text} [{c.passage + 1}]" for c in chosen)
     return map_citations(answer, passages)
@@ -58,7 +63,12 @@ def best_sentences(question: str, text: str, embeddings: Embeddings, *, max_sent
 
 
 def _best(
-    question: str, candidates: list[_Candidate], embeddings: Embeddings, limit: int
+    question: str,
+    candidates: list[_Candidate],
+    embeddings: Embeddings,
+    limit: int,
+    *,
+    per_passage: int | None = None,
 ) -> list[_Candidate]:
     vectors = embeddings.embed_documents([question] + [c.text for c in candidates])
     query, rest = vectors[0], vectors[1:]
@@ -73,6 +83,8 @@ def _best(
     for _, candidate in scored:
         if len(chosen) == limit:
             break
+        if per_passage and sum(c.passage == candidate.passage for c in chosen) >= per_passage:
+            continue
         # Skip near-repeats (chunk overlap repeats sentences across passages).
         if all(_jaccard(candidate.text, c.text) < 0.6 for c in chosen):
             chosen.append(candidate)
