@@ -7,6 +7,7 @@ unchanged), and closes it all on shutdown. Tests pass a ready `AppContext` inste
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,6 +23,7 @@ from api.errors import install_error_handlers
 from api.middleware import BodyLimit, RequestContext
 from api.routes import chat, health, profile, rewrite, threads
 from api.tutor_routes import add_tutor_routes
+from core.db import release_embedded_servers
 from core.index import IndexNotReady
 from core.settings import Settings, get_settings
 from graphs.tutor import open_tutor
@@ -31,6 +33,7 @@ WIDGET_DIR = Path(__file__).resolve().parents[1] / "widget"
 
 
 async def open_context(settings: Settings, stack: AsyncExitStack) -> AppContext:
+    stack.push_async_callback(asyncio.to_thread, release_embedded_servers)  # runs last, on shutdown
     tutor = await stack.enter_async_context(open_tutor(settings))
     index = tutor.services.retriever.index
     if settings.ingest_on_start:

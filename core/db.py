@@ -63,6 +63,15 @@ def embedded_postgres_url(data_dir: Path) -> str:
     return url
 
 
+def release_embedded_servers() -> None:
+    """Give back this process's handles on embedded servers now, stopping each one this process was
+    the last user of. pgserver does this at interpreter exit, but uvicorn ends a SIGTERM'd server by
+    re-raising the signal, whose default action skips `atexit`: Postgres was left running."""
+    for server in list(_embedded_servers.values()):
+        server.cleanup()
+    _embedded_servers.clear()
+
+
 def database_url(settings: Settings) -> str:
     """`DATABASE_URL` when set, else the embedded server's URL."""
     return settings.database_url or embedded_postgres_url(settings.postgres_dir)
