@@ -1,0 +1,343 @@
+"""Streaming overhead of the service: time to first token, `POST /chat` throughput, server RSS.
+
+    uv run python bench/api_stream.py [--rounds 3] [--levels 1,10,50] [--rps-seconds 15]
+
+`tutor serve` runs in its own process (embedded Postgres, local Qdrant; a first start builds the model
+and ingests the book, the measured server is a restart); the test suite's fake OpenAI server runs in
+another, so neither it nor the client is billed to the server. Answers stream 200 tokens, the first
+after 300 ms, then one every 20 ms; the title call is answered at once. Each stream is a new thread
+in `ask` mode (no classifier, no condense).
+added = send → first `token` event − 300 ms; pre-model = send → the fake receiving the answer call
+(one monotonic clock), model→client = the rest. Then `POST /chat` with instant answers, with the chat
+model and without (extractive). Writes bench/results/api_stream.json and .txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import multiprocessing as mp
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.metrics import percentile  # noqa: E402
+from tests.fakes import FakeOpenAI, Json, Text  # noqa: E402
+
+QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "book" / "questions.jsonl").open()]
+ANSWER = " ".join("[1]" if i % 40 == 0 else f"word{i}" for i in range(1, 201))  # 200 tokens
+FIRST, EVERY, MIB = 0.3, 0.02, 1 << 20
+HEADER = (  # times in ms, added = TTFT - 300 ms
+    "| streams | n | added TTFT p50 | p95 | pre-model p50 | p95 | model→client p50 | p95 | metadata p50 "
+    "| total p50 | p95 | CPU ms/stream server+pg | peak server RSS MiB | errors |"
+)
+
+
+def fake_process(conn: Any, streaming: Any, arrivals: Any, stop: Any) -> None:
+    """The fake OpenAI server in its own process; reports (tag, arrival) of each answer call."""
+
+    def respond(request: Any) -> Any:
+        system = request.system_prompt
+        if "patient tutor for a textbook" in system:
+            if match := re.search(r"#b(\d+)", json.dumps(request.messages)):
+                arrivals.put((int(match[1]), request.started_at))
+            return Text(ANSWER, FIRST, EVERY) if streaming.value else Text(ANSWER)
+        if "You route a reader" in system:
+            return Json({"route": "ask"})
+        if "standalone search query" in system:
+            return Json({"query": request.last_user_text, "language": "en"})
+        return Text("A title")  # title, summary
+
+    with FakeOpenAI() as fake:
+        fake.responder = respond
+        conn.send(fake.base_url)
+        stop.wait()
+
+
+class Server:
+    """`tutor serve` in its own session; `python` is the uvicorn process, `postmaster` embedded Postgres."""
+
+    def __init__(self, home: Path, chat_model: str | None, base_url: str) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.home, self.url = home, f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CHAT_MODEL")}
+        env |= {"TUTOR_HOME": str(home), "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "test"}
+        env |= {"LLM_MAX_RETRIES": "0"} | ({"CHAT_MODEL": chat_model} if chat_model else {})
+        self.log = (home / f"server-{self.port}.log").open("w")
+        cmd = ["uv", "run", "tutor", "serve", "--port", str(self.port), "--log-level", "warning"]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.python = self.postmaster = psutil.Process(self.proc.pid)
+
+    async def wait_ready(self, limit: float = 300) -> float:
+        started = time.monotonic()
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited {self.proc.returncode}: see {self.log.name}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/health")).status_code == 200:
+                        break
+                if time.monotonic() - started > limit:
+                    raise TimeoutError("server did not become healthy")
+                await asyncio.sleep(0.5)
+        tree = [self.python, *self.python.children(recursive=True)]
+        self.python = [p for p in tree if "postgres" not in p.name() and p.name() != "uv"][-1]
+        data_dir = str(self.home / "postgres")  # the postmaster's -D (pg_ctl daemonizes it)
+        pgs = [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres"]
+        self.postmaster = next(p for p in pgs if data_dir in " ".join(p.info["cmdline"] or ()))
+        return time.monotonic() - started
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds used so far by the server, and by the Postgres processes now alive."""
+        pg = 0.0
+        for p in [self.postmaster, *self.postmaster.children()]:
+            with contextlib.suppress(psutil.Error):
+                pg += sum(p.cpu_times()[:2])
+        return sum(self.python.cpu_times()[:2]), pg
+
+    def rss(self) -> float:
+        return round(self.python.memory_info().rss / MIB, 1)
+
+    def memory(self) -> dict[str, float]:
+        """Server RSS; Postgres (a process per connection): PSS summed over all its processes."""
+        procs, pss = [self.postmaster, *self.postmaster.children()], 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                pss += p.memory_full_info().pss / MIB
+        return {"server_rss_mib": self.rss(), "postgres_pss_mib": round(pss, 1), "postgres_procs": len(procs)}
+
+    def stop(self) -> None:
+        """One SIGINT to the server (SIGTERM, or SIGINT to the whole group, can leave Postgres running)."""
+        with contextlib.suppress(psutil.Error):
+            self.python.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+        with contextlib.suppress(psutil.Error):
+            self.postmaster.wait(10)  # the server stops its embedded Postgres on exit
+        if self.postmaster.is_running():
+            print(
+                f"embedded Postgres {self.postmaster.pid} outlived the server: stopping it", file=sys.stderr
+            )
+            self.postmaster.terminate()
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    p50, p95 = (round(percentile(values, q), 1) if values else None for q in (50, 95))
+    return {"p50": p50, "p95": p95, "n": len(values)}
+
+
+def cpu_per(before: tuple[float, float], after: tuple[float, float], count: int) -> dict[str, int]:
+    server, pg = ((b - a) * 1000 / max(1, count) for a, b in zip(before, after, strict=True))
+    return {"server": round(server), "postgres": round(pg)}
+
+
+def question(n: int) -> dict[str, str]:
+    """A book question tagged with its number, so the fake can say when its answer call arrived."""
+    return {"message": f"{QUESTIONS[n % len(QUESTIONS)]} #b{n}", "mode": "ask"}
+
+
+async def one_stream(client: httpx.AsyncClient, n: int) -> dict[str, Any]:
+    """Send → first time each event name is seen (ms), and the number of `token` events."""
+    seen: dict[str, float] = {}
+    tokens, started = 0, time.monotonic()
+    async with client.stream("POST", "/chat/stream", json=question(n)) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                seen.setdefault(name := line[6:].strip(), time.monotonic())
+                tokens += name == "token"
+    ms = {name: (at - started) * 1000 for name, at in seen.items()}
+    return {"n": n, "sent": started, "ms": ms, "tokens": tokens}
+
+
+async def stream_level(server: Server, level: int, rounds: int, ids: Iterator[int], arrivals: Any) -> dict:
+    """`rounds` rounds of `level` streams started together; server RSS sampled every 100 ms."""
+    peak, results, errors = [server.rss()], [], []
+
+    async def sample() -> None:
+        while True:
+            peak.append(server.rss())
+            await asyncio.sleep(0.1)
+
+    limits = httpx.Limits(max_connections=level + 10, max_keepalive_connections=level + 10)
+    sampler, cpu = asyncio.create_task(sample()), server.cpu()
+    async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as client:
+        for _ in range(rounds):
+            batch = [one_stream(client, next(ids)) for _ in range(level)]
+            for r in await asyncio.gather(*batch, return_exceptions=True):
+                ok = isinstance(r, dict) and "token" in r["ms"]
+                (results if ok else errors).append(r if ok else repr(r)[:300])
+    sampler.cancel()
+    cpu_ms = cpu_per(cpu, server.cpu(), len(results))
+    arrived = {}
+    with contextlib.suppress(queue.Empty):
+        while item := arrivals.get(timeout=0.5):
+            arrived[item[0]] = item[1]
+    pre = {r["n"]: (arrived[r["n"]] - r["sent"]) * 1000 for r in results if r["n"] in arrived}
+    rest = [r["ms"]["token"] - FIRST * 1000 - pre[r["n"]] for r in results if r["n"] in pre]
+    col = lambda name: [r["ms"][name] for r in results if name in r["ms"]]  # noqa: E731
+    timings = {"ttft_added": [t - FIRST * 1000 for t in col("token")], "pre_model": list(pre.values())}
+    timings |= {"model_to_client_added": rest, "metadata": col("metadata"), "total": col("done")}
+    tokens = min((r["tokens"] for r in results), default=0)
+    out = {"streams": len(results), "error_count": len(errors), "errors": errors[:5], "tokens_min": tokens}
+    out |= {"cpu_ms_per_stream": cpu_ms, "peak_server_rss_mib": max(peak)}
+    return out | {f"{name}_ms": stats(values) for name, values in timings.items()}
+
+
+async def chat_rps(server: Server, seconds: float, concurrency: int, ids: Iterator[int]) -> dict:
+    """`POST /chat` from `concurrency` clients in a loop for `seconds`."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                (await client.post("/chat", json=question(next(ids)))).raise_for_status()
+                latencies.append((time.monotonic() - started) * 1000)
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc)[:300])
+
+    started, cpu = time.monotonic(), server.cpu()
+    async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    out = {"rps": round(len(latencies) / (time.monotonic() - started), 1), "concurrency": concurrency}
+    out |= {"requests": len(latencies), "error_count": len(errors), "errors": errors[:5]}
+    return out | {
+        "latency_ms": stats(latencies),
+        "cpu_ms_per_request": cpu_per(cpu, server.cpu(), len(latencies)),
+    }
+
+
+def machine() -> str:
+    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    cores, mem = len(os.sched_getaffinity(0)), psutil.virtual_memory().total / (1 << 30)
+    name = cpu[1] if cpu else "?"
+    return f"{os.uname().nodename}: {cores} cores, {name}, {mem:.0f} GiB, Python {sys.version.split()[0]}"
+
+
+async def run(args: argparse.Namespace, base_url: str, streaming: Any, arrivals: Any) -> dict[str, Any]:
+    home, ids = Path(tempfile.mkdtemp(prefix="tutor-apistream-")), itertools.count()
+    date = datetime.now(UTC).isoformat(timespec="seconds")
+    command = " ".join(["uv run python", *sys.argv])
+    result: dict[str, Any] = {"machine": machine(), "date": date, "command": command, "levels": {}}
+    result["loadavg_start"] = os.getloadavg()
+    server = Server(home, "openai:gpt-4o-mini", base_url)  # first start: builds the model, ingests
+    try:
+        result["first_start"] = {"seconds": round(await server.wait_ready(), 1), **server.memory()}
+    finally:
+        server.stop()
+    server = Server(home, "openai:gpt-4o-mini", base_url)  # measured: a restart, book already indexed
+    try:
+        result["startup_s"] = round(await server.wait_ready(), 1)
+        result["memory_idle"] = server.memory()
+        await stream_level(server, min(10, max(args.levels)), 1, ids, arrivals)  # warm-up
+        result["memory_warm"] = server.memory()
+        for level in args.levels:
+            rounds = max(args.rounds, -(-args.min_samples // level))
+            result["levels"][str(level)] = r = await stream_level(server, level, rounds, ids, arrivals)
+            print(f"{level} streams: added TTFT {r['ttft_added_ms']}", file=sys.stderr)
+        result["memory_after_streams"] = server.memory()
+        streaming.value = 0  # instant answers from here on
+        await chat_rps(server, 2, args.rps_concurrency, ids)  # warm-up
+        result["chat"] = await chat_rps(server, args.rps_seconds, args.rps_concurrency, ids)
+    finally:
+        server.stop()
+    if args.extractive:
+        server = Server(home, None, base_url)
+        try:
+            await server.wait_ready()
+            await chat_rps(server, 2, args.rps_concurrency, ids)
+            result["chat_extractive"] = await chat_rps(server, args.rps_seconds, args.rps_concurrency, ids)
+        finally:
+            server.stop()
+    result["loadavg_end"] = os.getloadavg()
+    return result
+
+
+def row(*cells: Any) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = [f"Machine: {result['machine']}", f"Date: {result['date']}", f"Command: {result['command']}"]
+    lines += [f"Load average (1/5/15 min) at start {result['loadavg_start']}, end {result['loadavg_end']}"]
+    lines += [f"First start (build model, ingest book): {result['first_start']}"]
+    lines += [f"Measured server: a restart, ready in {result['startup_s']} s", "", HEADER, "|" + "---|" * 14]
+    for level, r in result["levels"].items():
+        cells = [level, r["streams"]]
+        for key in ("ttft_added_ms", "pre_model_ms", "model_to_client_added_ms", "metadata_ms", "total_ms"):
+            cells += [r[key]["p50"]] if key == "metadata_ms" else [r[key]["p50"], r[key]["p95"]]
+        cpu = r["cpu_ms_per_stream"]
+        cells += [f"{cpu['server']}+{cpu['postgres']}", r["peak_server_rss_mib"], r["error_count"]]
+        lines.append(row(*cells))
+    lines += ["", row("POST /chat", "req/s", "p50 ms", "p95 ms", "CPU ms/req server+pg", "errors")]
+    lines.append("|" + "---|" * 6)
+    for key in ("chat", "chat_extractive"):
+        if r := result.get(key):
+            lat, cpu = r["latency_ms"], r["cpu_ms_per_request"]
+            name, cpu_ms = f"{key}, {r['concurrency']} clients", f"{cpu['server']}+{cpu['postgres']}"
+            lines.append(row(name, r["rps"], lat["p50"], lat["p95"], cpu_ms, r["error_count"]))
+    lines += ["", *(f"{k}: {result[k]}" for k in ("memory_idle", "memory_warm", "memory_after_streams"))]
+    if (ten := result["levels"].get("10")) and (p95 := ten["ttft_added_ms"]["p95"]) is not None:
+        lines.append(f"Target p95 added TTFT <= 100 ms at 10 streams: {'met' if p95 <= 100 else 'MISSED'}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--min-samples", type=int, default=10, help="extra rounds for small levels")
+    parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[1, 10, 50])
+    parser.add_argument("--rps-seconds", type=float, default=15)
+    parser.add_argument("--rps-concurrency", type=int, default=10)
+    parser.add_argument("--no-extractive", dest="extractive", action="store_false")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "api_stream"))
+    args = parser.parse_args()
+    ctx = mp.get_context("fork")
+    streaming, arrivals, stop = ctx.Value("i", 1), ctx.Queue(), ctx.Event()
+    parent, child = ctx.Pipe()
+    fake = ctx.Process(target=fake_process, args=(child, streaming, arrivals, stop), daemon=True)
+    fake.start()
+    try:
+        result = asyncio.run(run(args, parent.recv(), streaming, arrivals))
+    finally:
+        stop.set()
+        fake.join(10)
+    print(text := report(result))
+    Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.out + ".txt").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
