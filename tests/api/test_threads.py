@@ -155,3 +155,19 @@ async def test_a_turn_that_cannot_wait_gets_409(make_api: Any, fake_openai: Any)
     assert (await first).status_code == 200
     third = await client.post("/chat", json={**QUESTION, "mode": "ask"})  # the lease was given back
     assert third.status_code == 200
+
+
+async def test_stored_checkpoints_stay_bounded(make_api: Any) -> None:
+    """Turns checkpoint at exit and prune the previous ones: a thread keeps at most two checkpoints."""
+    api = await make_api()
+    thread = str(uuid.uuid4())
+    client = api.client(headers={"X-Thread-Id": thread})
+    for i in range(6):
+        assert (await client.post("/chat", json={"message": f"What is a topic? ({i})"})).status_code == 200
+    async with api.context.db.pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (thread,))
+        ).fetchone()
+    assert row is not None and 1 <= row["n"] <= 2
+    messages = (await client.get(f"/threads/{thread}")).json()["messages"]
+    assert len(messages) == 12
