@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from chains.answer import ANSWER_TAG
+from chains.protect import put_back
 
 T = TypeVar("T")
 _OPEN = "⟦"
-_EXACT = re.compile(r"⟦([A-Z]\d+)⟧")
 _MAX_PLACEHOLDER = 12  # longer than any ⟦X123⟧: a lone ⟦ this far back is literal text
 
 
@@ -51,7 +50,7 @@ class PlaceholderRestorer:
         return self._restore(text)
 
     def _restore(self, text: str) -> str:
-        return _EXACT.sub(lambda m: self.originals.get(m[1], m[0]), text)
+        return put_back(text, self.originals)
 
 
 class TokenSelector:

@@ -215,6 +215,12 @@ def restore(text: str, masked: Masked) -> Restored:
     return Restored(text=front + out, missing=missing, appended=tuple(lost))
 
 
+def put_back(text: str, originals: Mapping[str, str]) -> str:
+    """Only the exact-form placeholders replaced, no repair: for text still being streamed, where
+    `restore` cannot run yet (it needs the whole reply)."""
+    return _OURS.sub(lambda match: originals.get(match[1][1:-1], match[1]), text)
+
+
 def unmask(text: str, masked: Masked) -> str:
     """`restore(...).text`, logging a warning when the model dropped placeholders."""
     restored = restore(text, masked)

@@ -102,8 +102,9 @@ class BookIndex:
             embedding_model=self.embedding_model,
         )
 
-    async def load(self) -> CollectionInfo | None:
-        """Read the collection's record; None when it was never built or its vectors are gone."""
+    async def record(self) -> dict[str, Any] | None:
+        """The collection's bookkeeping row in Postgres as it is now (another process may have
+        re-ingested): what it was built with, its chunk count and content version. No Qdrant call."""
         async with self.db.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT collection, embedding_model, dimension, sparse_avgdl, version, chunks, updated_at"
@@ -111,6 +112,11 @@ class BookIndex:
                 (self.namespace,),
             )
             row = await cur.fetchone()
+        return dict(row) if row else None
+
+    async def load(self) -> CollectionInfo | None:
+        """Read the collection's record; None when it was never built or its vectors are gone."""
+        row = await self.record()
         size = await asyncio.to_thread(self._qdrant_dimension)  # None: the vectors are gone
         self.info = CollectionInfo(**row) if row and size is not None else None
         if self.info:

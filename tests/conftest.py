@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -102,11 +103,20 @@ async def book_index(
     tmp_path_factory: pytest.TempPathFactory, embedded_pg_url: str, embeddings: LocalMiniLMEmbeddings
 ) -> AsyncIterator[BookIndex]:
     """The bundled sample book, ingested once for the retrieval tests."""
+    async with ingested_book(tmp_path_factory.mktemp("book"), embeddings, embedded_pg_url) as book:
+        yield book
+
+
+@asynccontextmanager
+async def ingested_book(home: Path, embeddings: LocalMiniLMEmbeddings, url: str) -> AsyncIterator[BookIndex]:
+    """The bundled sample book indexed into stores under `home` (Postgres at `url`), closed after."""
     from ingest.book import ingest_book
 
-    settings = Settings(tutor_home=tmp_path_factory.mktemp("book") / ".tutor", _env_file=None)  # type: ignore[call-arg]
-    book = await open_index(settings, embeddings, embedded_pg_url)
-    await ingest_book(book, BOOK, settings)
-    await book.require()
-    yield book
-    await close_index(book)
+    settings = Settings(tutor_home=home / ".tutor", _env_file=None)  # type: ignore[call-arg]
+    book = await open_index(settings, embeddings, url)
+    try:
+        await ingest_book(book, BOOK, settings)
+        await book.require()
+        yield book
+    finally:
+        await close_index(book)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from importlib.metadata import version
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Ctx
@@ -18,14 +17,8 @@ CHECK_TIMEOUT = 3.0  # seconds per dependency: a health check must answer even w
 
 
 async def _database(context: Ctx) -> dict[str, Any]:
-    async with context.db.pool.connection(timeout=CHECK_TIMEOUT) as conn:
-        row = await (
-            await conn.execute(
-                "SELECT chunks, version, updated_at FROM index_collections WHERE namespace = %s",
-                (context.tutor.services.namespace,),
-            )
-        ).fetchone()
-    return dict(row) if row else {"chunks": 0, "version": 0, "updated_at": None}
+    record = await context.tutor.services.retriever.index.record()
+    return record or {"chunks": 0, "version": 0, "updated_at": None}
 
 
 async def _vector_store(context: Ctx) -> int:
@@ -48,14 +41,14 @@ async def _check(name: str, probe: Any) -> tuple[bool, Any]:
 
 
 @router.get("/health")
-async def health(context: Ctx) -> JSONResponse:
+async def health(request: Request, context: Ctx) -> JSONResponse:
     (db_ok, record), (qdrant_ok, points) = await asyncio.gather(
         _check("database", _database(context)), _check("vector_store", _vector_store(context))
     )
     settings = context.settings
     body = {
         "status": "ok" if db_ok and qdrant_ok else "unavailable",
-        "version": version("textbook-tutor"),
+        "version": request.app.version,
         "database": "ok" if db_ok else "unavailable",
         "vector_store": "ok" if qdrant_ok else "unavailable",
         "chat_model": settings.chat_model or "extractive",

@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 MAX_CONTENT_CHARS = 100_000
 # Part of every cache key: bump it when prompts or the stored shape change, and old entries stop matching.
 CACHE_FORMAT = 1
-_INDEX_VERSION = "SELECT version FROM index_collections WHERE namespace = %s"
 _CACHED = "SELECT result FROM rewrite_cache WHERE cache_key = %s"
 _STORE = (
     "INSERT INTO rewrite_cache (cache_key, action, result) VALUES (%s, %s, %s::jsonb)"
@@ -178,11 +177,10 @@ async def _answer(
 async def _cache_key(context: AppContext, action: str, subject: str, variant: str) -> str:
     """A hash of everything the result depends on: a changed book (index version) or model misses."""
     services = context.tutor.services
-    async with context.db.pool.connection() as conn:
-        row = await (await conn.execute(_INDEX_VERSION, (services.namespace,))).fetchone()
+    record = await services.retriever.index.record()
     model = services.chat_model
     model_id = f"{type(model).__name__}:{getattr(model, 'model_name', None) or getattr(model, 'model', '')}"
-    parts = [CACHE_FORMAT, action, _sha256(subject), variant, row["version"] if row else 0, model_id]
+    parts = [CACHE_FORMAT, action, _sha256(subject), variant, record["version"] if record else 0, model_id]
     return _sha256(json.dumps(parts))
 
 

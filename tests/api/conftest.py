@@ -31,7 +31,7 @@ from core.settings import Settings
 from graphs.context import TutorServices
 from graphs.graph import build_graph
 from graphs.tutor import Tutor
-from tests.conftest import BOOK, ROOT, close_index, open_index
+from tests.conftest import ROOT, ingested_book
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 
@@ -43,15 +43,9 @@ async def api_index(
     embeddings: LocalMiniLMEmbeddings,
 ) -> AsyncIterator[BookIndex]:
     """The sample book ingested once per Postgres mode (each with its own Qdrant folder)."""
-    from ingest.book import ingest_book
-
     url: str = request.getfixturevalue(f"{request.param}_pg_url")
-    settings = Settings(tutor_home=tmp_path_factory.mktemp("api") / ".tutor", _env_file=None)  # type: ignore[call-arg]
-    index = await open_index(settings, embeddings, url)
-    await ingest_book(index, BOOK, settings)
-    await index.require()
-    yield index
-    await close_index(index)
+    async with ingested_book(tmp_path_factory.mktemp("api"), embeddings, url) as index:
+        yield index
 
 
 @dataclass
