@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from typing_extensions import TypedDict
 
-from chains.sentences import split_sentences, words
 from core.retrieval import Passage
+from core.sentences import split_sentences, words
 
 _MARKERS = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?۔])")

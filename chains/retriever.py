@@ -43,15 +43,15 @@ class BookRetriever:
         """The `k` best passages for `query`, boosted toward `page`'s doc and chapter."""
         self.calls += 1
         await self.index.require()
+        current = page_doc_path(page, self.docs_route)
         found = await asyncio.to_thread(
             search,
             self.index,
             query,
-            k=max(k, CANDIDATES),
+            k=max(k, CANDIDATES) if current else k,  # more candidates only when there is a page to boost
             mode="hybrid",
             fusion=self.fusion,  # type: ignore[arg-type]
         )
-        current = page_doc_path(page, self.docs_route)
         if current:
             found = sorted(found, key=lambda p: -p.score * (1 + _boost(p.doc_path, current)))
             found = [replace(p, score=p.score * (1 + _boost(p.doc_path, current))) for p in found]

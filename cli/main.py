@@ -102,6 +102,14 @@ def evaluate(
         Path | None, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")
     ] = None,
     questions: Annotated[Path | None, typer.Option(help="Questions file for the ingested book.")] = None,
+    sentence_vectors: Annotated[
+        bool,
+        typer.Option(
+            "--sentence-vectors",
+            help="With --beir: index the corpus with sentence vectors too (off by default: SciFact's "
+            "abstracts gain nothing from them and take twice as long to index).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Retrieval quality (nDCG@10, Recall@5/10/100, MRR@10) and latency of each search mode."""
@@ -116,7 +124,9 @@ def evaluate(
             result: dict[str, Any] = {"fusion": settings.hybrid_fusion}
             if beir is not None:
                 with progress_bar("Indexing corpus", enabled=not as_json) as (start, advance):
-                    target, queries, summary = await ev.prepare_beir(index, beir, start, advance)
+                    target, queries, summary = await ev.prepare_beir(
+                        index, beir, start, advance, sentence_vectors=sentence_vectors
+                    )
                 result["ingest"] = summary.as_json()
             else:
                 assert questions is not None

@@ -1,4 +1,5 @@
-"""The book index: one Qdrant collection (dense + sparse vectors) and its bookkeeping in Postgres.
+"""The book index: a Qdrant collection of chunks (dense + sparse vectors), optionally a collection of
+their sentences (see `core.vectors`), and the bookkeeping in Postgres.
 
 Qdrant is embedded (local mode, a folder under `TUTOR_HOME`) unless `QDRANT_URL` names a server or
 cluster. Postgres remembers what each collection was built with (embedding model, dimension, BM25
@@ -14,14 +15,21 @@ from datetime import datetime
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
-from langchain_qdrant import QdrantVectorStore, RetrievalMode
+from langchain_qdrant import RetrievalMode
 from qdrant_client import QdrantClient, models
 
 from core.db import Database
 from core.settings import Settings
 from core.sparse import BM25SparseEmbeddings
+from core.vectors import (
+    DENSE,
+    SPARSE,
+    SentenceVectorStore,
+    create_sentence_collection,
+    sentence_collection,
+)
 
-DENSE, SPARSE = "dense", "sparse"  # named vectors of every collection
+__all__ = ["DENSE", "SPARSE", "BookIndex", "CollectionInfo"]
 
 
 class VectorStoreLocked(RuntimeError):
@@ -83,14 +91,23 @@ class BookIndex:
         collection: str,
         embeddings: Embeddings,
         embedding_model: str,
+        sentence_vectors: bool = True,
     ) -> None:
         self.db, self.client, self.collection = db, client, collection
         self.namespace = f"{location}/{collection}"
         self.embeddings, self.embedding_model = embeddings, embedding_model
         self.info: CollectionInfo | None = None
         self.sparse = BM25SparseEmbeddings()
+        # Asked for when the collection is (re)built; `has_sentences` says what the built one holds.
+        self.sentence_vectors = sentence_vectors
+        self.has_sentences = False
 
-    def sibling(self, collection: str) -> BookIndex:
+    @property
+    def sentences(self) -> str:
+        """The name of the sentence collection next to this one."""
+        return sentence_collection(self.collection)
+
+    def sibling(self, collection: str, *, sentence_vectors: bool = True) -> BookIndex:
         """Another collection in the same stores, with the same model (e.g. a benchmark corpus)."""
         location = self.namespace.removesuffix(f"/{self.collection}")
         return BookIndex(
@@ -100,6 +117,7 @@ class BookIndex:
             collection=collection,
             embeddings=self.embeddings,
             embedding_model=self.embedding_model,
+            sentence_vectors=sentence_vectors,
         )
 
     async def record(self) -> dict[str, Any] | None:
@@ -125,6 +143,7 @@ class BookIndex:
                     f"collection '{self.collection}' holds {size}-dimensional vectors, expected "
                     f"{self.info.dimension}: re-ingest with `tutor ingest PATH --recreate`"
                 )
+            self.has_sentences = await asyncio.to_thread(self.client.collection_exists, self.sentences)
             self.sparse = BM25SparseEmbeddings(avgdl=self.info.sparse_avgdl)
         return self.info
 
@@ -148,14 +167,17 @@ class BookIndex:
 
     async def create(self, *, dimension: int, sparse_avgdl: float) -> CollectionInfo:
         """(Re)create the collection empty: drops old vectors and records of this namespace."""
-        if self.client.collection_exists(self.collection):
-            self.client.delete_collection(self.collection)
+        for name in (self.collection, self.sentences):
+            if self.client.collection_exists(name):
+                self.client.delete_collection(name)
         self.client.create_collection(
             self.collection,
             vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
             # IDF modifier: Qdrant supplies BM25's inverse document frequency at query time.
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
         )
+        if self.sentence_vectors:
+            create_sentence_collection(self.client, self.collection, dimension)
         async with self.db.pool.connection() as conn, conn.transaction():
             await conn.execute("DELETE FROM index_records WHERE namespace = %s", (self.namespace,))
             await conn.execute(
@@ -182,9 +204,11 @@ class BookIndex:
             )
         await self.load()
 
-    def vector_store(self, mode: RetrievalMode = RetrievalMode.HYBRID) -> QdrantVectorStore:
-        """The LangChain vector store over this collection (hybrid: writes both vectors)."""
-        return QdrantVectorStore(
+    def vector_store(self, mode: RetrievalMode = RetrievalMode.HYBRID) -> SentenceVectorStore:
+        """The LangChain vector store over this collection (hybrid: writes both vectors, and the
+        sentence points when the collection has them)."""
+        return SentenceVectorStore(
+            with_sentences=self.has_sentences,
             client=self.client,
             collection_name=self.collection,
             embedding=self.embeddings,

@@ -1,4 +1,13 @@
-"""Searching the book index: dense, sparse (BM25) or hybrid, fused inside Qdrant."""
+"""Searching the book index: dense, sparse (BM25) or hybrid.
+
+Hybrid first fuses the chunk vectors and BM25 inside Qdrant (RRF or DBSF, `HYBRID_FUSION`). When the
+collection has sentence vectors (`core.vectors`), that ranking is fused once more, with standard
+reciprocal rank fusion, with the ranking of chunks by their closest sentence: on the sample book's
+paraphrased questions a question usually restates one sentence, which a whole-chunk vector dilutes.
+
+Results are sections, not chunks: a long section is several chunks, and returning three of them
+would crowd other sections out of a short top-k. Each section keeps its best-ranked chunk.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +18,18 @@ import numpy as np
 from qdrant_client import models
 
 from core.index import DENSE, SPARSE, BookIndex
+from core.vectors import CHUNK_KEY
 
 SearchMode = Literal["dense", "sparse", "hybrid"]
 Fusion = Literal["rrf", "dbsf"]
 # Each leg of a hybrid query contributes at least this many candidates to the fusion, so a passage
 # ranked 12th by one leg and 2nd by the other can still win a top-5.
 MIN_PREFETCH = 50
+# Chunks fetched per result wanted, so that collapsing chunks of one section still leaves k sections.
+OVERFETCH = 3
+# The usual RRF constant (Cormack et al.), for fusing the hybrid ranking with the sentence ranking.
+RRF_K = 60
+SENTENCES_PER_CHUNK = 2
 
 
 @dataclass(frozen=True)
@@ -31,61 +46,107 @@ class Passage:
     score: float
     text: str
     order: int
-    similarity: float | None = None  # cosine of the dense vectors (dense and hybrid modes)
+    # Cosine of the query with the chunk or with its closest sentence, whichever is higher (dense and
+    # hybrid modes): a passage that states the answer in one sentence is relevant however long it is.
+    similarity: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def search(
-    index: BookIndex,
-    query: str,
-    *,
-    k: int = 5,
-    mode: SearchMode = "hybrid",
-    fusion: Fusion = "rrf",
-    query_filter: models.Filter | None = None,
+    index: BookIndex, query: str, *, k: int = 5, mode: SearchMode = "hybrid", fusion: Fusion = "rrf"
 ) -> list[Passage]:
-    """The `k` best passages for `query`. The index must be loaded (`await index.require()`)."""
+    """The `k` best sections' passages for `query`. The index must be loaded (`await index.require()`)."""
     client, collection = index.client, index.collection
+    candidates = k * OVERFETCH
     dense: list[float] | None = None
+    closest_sentence: dict[str, float] = {}
+    # Rankings are ids and scores only; payloads are fetched for the few passages returned
+    # (embedded mode deep-copies every payload a query returns).
     if mode == "dense":
         dense = index.embeddings.embed_query(query)
-        points = client.query_points(
-            collection,
-            query=dense,
-            using=DENSE,
-            limit=k,
-            query_filter=query_filter,
-            with_payload=True,
-            with_vectors=[DENSE],
-        ).points
+        points = client.query_points(collection, query=dense, using=DENSE, limit=candidates).points
     elif mode == "sparse":
         points = client.query_points(
-            collection,
-            query=_sparse_query(index, query),
-            using=SPARSE,
-            limit=k,
-            query_filter=query_filter,
-            with_payload=True,
+            collection, query=_sparse_query(index, query), using=SPARSE, limit=candidates
         ).points
     else:
         dense = index.embeddings.embed_query(query)
-        depth = max(k, MIN_PREFETCH)
+        depth = max(candidates, MIN_PREFETCH)
         points = client.query_points(
             collection,
             prefetch=[
-                models.Prefetch(query=dense, using=DENSE, limit=depth, filter=query_filter),
-                models.Prefetch(
-                    query=_sparse_query(index, query), using=SPARSE, limit=depth, filter=query_filter
-                ),
+                models.Prefetch(query=dense, using=DENSE, limit=depth),
+                models.Prefetch(query=_sparse_query(index, query), using=SPARSE, limit=depth),
             ],
             query=models.FusionQuery(fusion=models.Fusion(fusion)),
-            limit=k,
-            with_payload=True,
-            with_vectors=[DENSE],
+            limit=depth if index.has_sentences else candidates,
         ).points
-    return [_passage(point, dense) for point in points]
+    ranked = {str(point.id): point.score for point in points}
+    if mode == "hybrid" and index.has_sentences:
+        assert dense is not None
+        closest_sentence = _closest_sentences(index, dense, max(candidates, MIN_PREFETCH))
+        ranked = _fuse(list(ranked), list(closest_sentence))
+    return _top_sections(index, ranked, k, dense, closest_sentence)
+
+
+def _closest_sentences(index: BookIndex, dense: list[float], depth: int) -> dict[str, float]:
+    """Chunk id → cosine of its closest sentence, best first, for the chunks of the closest sentences.
+
+    Grouping is done here rather than with Qdrant's group-by query, which embedded mode runs point by
+    point in Python (~100 ms at book scale); a chunk has a handful of sentences, so
+    `SENTENCES_PER_CHUNK` times `depth` sentences cover about `depth` chunks."""
+    hits = index.client.query_points(
+        index.sentences, query=dense, limit=depth * SENTENCES_PER_CHUNK, with_payload=[CHUNK_KEY]
+    ).points
+    closest: dict[str, float] = {}
+    for hit in hits:  # best first, so the first sentence seen of a chunk is its closest
+        closest.setdefault(str((hit.payload or {}).get(CHUNK_KEY)), hit.score)
+    return dict(list(closest.items())[:depth])
+
+
+def _fuse(*rankings: list[str]) -> dict[str, float]:
+    """Reciprocal rank fusion of rankings of chunk ids (each best first): id → score, best first."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return dict(sorted(scores.items(), key=lambda item: -item[1]))
+
+
+def _top_sections(
+    index: BookIndex,
+    ranked: dict[str, float],
+    k: int,
+    query_vector: list[float] | None,
+    closest_sentence: dict[str, float],
+) -> list[Passage]:
+    """Passages of the first `k` distinct (page, section)s of `ranked`, each its best-ranked chunk,
+    fetching payloads a batch at a time. Ids not found (the sentences of a chunk an interrupted ingest
+    deleted point at nothing) are skipped."""
+    ids, kept, seen = list(ranked), list[Passage](), set[tuple[str, str]]()
+    batch = k + k // 2
+    for start in range(0, len(ids), batch):
+        records = index.client.retrieve(
+            index.collection,
+            ids[start : start + batch],
+            with_payload=True,
+            with_vectors=[DENSE] if query_vector else False,
+        )
+        by_id = {str(record.id): record for record in records}
+        for chunk_id in ids[start : start + batch]:
+            if (record := by_id.get(chunk_id)) is None:
+                continue
+            passage = _passage(record, ranked[chunk_id], query_vector, closest_sentence.get(chunk_id))
+            # Points without a page (written by other tools) are their own section.
+            section = (passage.doc_path, passage.anchor) if passage.doc_path else (passage.chunk_id, "")
+            if section not in seen:
+                seen.add(section)
+                kept.append(passage)
+                if len(kept) == k:
+                    return kept
+    return kept
 
 
 def _sparse_query(index: BookIndex, query: str) -> models.SparseVector:
@@ -101,11 +162,19 @@ def _cosine(a: list[float], b: Any) -> float | None:
     return float(va @ vb) / norm if norm else 0.0
 
 
-def _passage(point: models.ScoredPoint, query_vector: list[float] | None = None) -> Passage:
+def _passage(
+    point: models.Record,
+    score: float,
+    query_vector: list[float] | None = None,
+    sentence_similarity: float | None = None,
+) -> Passage:
     payload = point.payload or {}
     meta: dict[str, Any] = payload.get("metadata") or {}
     content: str = payload.get("page_content", "")
     heading_path = meta.get("heading_path", "")
+    similarity = _cosine(query_vector, (point.vector or {}).get(DENSE)) if query_vector else None  # type: ignore[union-attr]
+    if sentence_similarity is not None:
+        similarity = max(similarity or -1.0, sentence_similarity)
     return Passage(
         chunk_id=str(meta.get("chunk_id", point.id)),
         doc_path=meta.get("doc_path", ""),
@@ -114,11 +183,9 @@ def _passage(point: models.ScoredPoint, query_vector: list[float] | None = None)
         heading_path=heading_path,
         anchor=meta.get("anchor", ""),
         url=meta.get("url", ""),
-        score=float(point.score),
+        score=float(score),
         # The indexed text starts with the heading path (it helps both retrievers); show the body.
         text=content.removeprefix(f"{heading_path}\n\n") if heading_path else content,
         order=int(meta.get("order", 0)),
-        similarity=_cosine(query_vector, (point.vector or {}).get(DENSE))  # type: ignore[union-attr]
-        if query_vector
-        else None,
+        similarity=similarity,
     )

@@ -28,6 +28,7 @@ async def open_book_index(settings: Settings) -> AsyncIterator[BookIndex]:
                 collection=settings.qdrant_collection,
                 embeddings=embeddings,
                 embedding_model=model_name,
+                sentence_vectors=settings.sentence_vectors,
             )
         finally:
             await db.close()

@@ -164,10 +164,14 @@ async def prepare_beir(
     folder: Path,
     on_start: ProgressCallback | None = None,
     on_progress: ProgressCallback | None = None,
+    *,
+    sentence_vectors: bool = False,
 ) -> tuple[BookIndex, list[JudgedQuery], IngestSummary]:
-    """Index a BEIR corpus into its own collection (reused when unchanged)."""
+    """Index a BEIR corpus into its own collection (reused when unchanged); with or without sentence
+    vectors, each layout in a collection of its own."""
     docs, queries = load_beir(folder)
-    beir_index = index.sibling(f"beir-{folder.resolve().name}")
+    name = f"beir-{folder.resolve().name}" + ("-with-sentences" if sentence_vectors else "")
+    beir_index = index.sibling(name, sentence_vectors=sentence_vectors)
     if on_start:
         on_start(len(docs))
     summary = await sync_documents(

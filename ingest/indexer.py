@@ -20,7 +20,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.indexing import aindex
 
-from core.index import BookIndex
+from core.index import BookIndex, IndexMismatch
 from core.providers import embedding_dimension
 from core.sparse import average_length
 from ingest.record_manager import PostgresRecordManager
@@ -73,6 +73,11 @@ async def sync_documents(
                 )
             else:
                 index.check_compatible(info)
+                if index.sentence_vectors and not index.has_sentences:
+                    raise IndexMismatch(
+                        f"collection '{index.collection}' was built without sentence vectors "
+                        "(SENTENCE_VECTORS): re-ingest with `tutor ingest PATH --recreate`"
+                    )
 
             before = await records.keys_by_group()
             result = await aindex(

@@ -42,11 +42,14 @@ async def retrieve(state: TutorState, *, services: TutorServices) -> dict[str, A
 
 
 async def answer(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:
-    """Answer from the passages that clear the relevance floor, or say the book does not cover it."""
+    """Answer from the retrieved passages, or say the book does not cover the question when even the
+    best of them is below the relevance floor. The floor judges the question, not each passage: a
+    section that answers in other words than the question's can score under it while the best
+    passage clears it (on the sample book, dropping such passages lost a gold section)."""
     language = state.get("language", "en")
-    floor = services.settings.relevance_floor
     passages = [Passage(**p) for p in state.get("passages", [])]
-    supported = [p for p in passages if (p.similarity or 0.0) >= floor]
+    best = max((p.similarity or 0.0 for p in passages), default=0.0)
+    supported = passages if best >= services.settings.relevance_floor else []
     if not supported:
         return {"answer": NOT_COVERED.get(language, NOT_COVERED["en"]), "sources": [], "grounded": False}
     if services.chat_model is None:

@@ -33,8 +33,8 @@ async def test_answers_quote_the_gold_passage_for_most_questions(make_tutor) -> 
             normalize_for_match(s) for s in re.split(r"\s*\[\d+\]\s*", result["answer"]) if s.strip()
         ]
         quoted += any(s and s in gold for s in sentences)
-    # Measured 69/105 (0.66) with one sentence from each of the top four passages, bounded by
-    # retrieval (hybrid Recall@5 0.74): short of the 0.80,
-    # see README. The floor keeps regressions out.
+    # Measured 84/105 (0.80, the target) with one sentence from each of the top five
+    # passages; bounded by retrieval (the gold section is in the top 5 for 84 of the questions).
+    # A little slack below the measurement: int8 vectors move slightly with the CPU's kernels.
     print(f"extractive answers quoting the gold section: {quoted}/{len(questions)}")
-    assert quoted / len(questions) >= 0.63, f"{quoted}/{len(questions)}"
+    assert quoted / len(questions) >= 0.77, f"{quoted}/{len(questions)}"

@@ -30,11 +30,20 @@ def test_sample_book_is_big_enough() -> None:
 
 async def test_hybrid_finds_the_gold_section_and_beats_each_leg(book_index: BookIndex) -> None:
     reports = {r.mode: r for r in await evaluate(book_index, load_questions(QUESTIONS), "rrf")}
-    # Measured 0.743 (dense 0.743, sparse 0.448): short of the 0.90 the issue asks for, and level
-    # with dense rather than ahead of it on these paraphrased questions — see README.
-    assert reports["hybrid"].recall_at_5 >= 0.72
-    assert reports["hybrid"].recall_at_5 >= reports["dense"].recall_at_5
+    # Measured 0.800 (dense 0.714, sparse 0.448) with the sentence leg and one result per section:
+    # short of the 0.90 the issue asks for — see README.
+    print({mode: (r.recall_at_5, r.ndcg_at_10) for mode, r in reports.items()})
+    assert reports["hybrid"].recall_at_5 >= 0.77
+    assert reports["hybrid"].recall_at_5 >= reports["dense"].recall_at_5 + 0.04
+    assert reports["hybrid"].ndcg_at_10 >= reports["dense"].ndcg_at_10
     assert reports["hybrid"].recall_at_5 > reports["sparse"].recall_at_5 + 0.2
+
+
+async def test_results_are_distinct_sections(book_index: BookIndex) -> None:
+    for mode in ("dense", "sparse", "hybrid"):
+        passages = search(book_index, "How do nodes exchange messages over topics?", k=10, mode=mode)  # type: ignore[arg-type]
+        sections = [(p.doc_path, p.anchor) for p in passages]
+        assert len(passages) == 10 and len(set(sections)) == 10, mode
 
 
 async def test_passages_carry_deep_links(book_index: BookIndex) -> None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
+from qdrant_client import models
 
+from core.embeddings.local import LocalMiniLMEmbeddings
 from core.index import BookIndex, IndexMismatch, VectorStoreLocked, open_qdrant
 from core.retrieval import search
 from core.settings import Settings
+from core.vectors import CHUNK_KEY, chunk_sentences
 from ingest.book import ingest_book
 from ingest.record_manager import PostgresRecordManager
+from tests.conftest import close_index, open_index
 
 PAGE = """---
 title: {title}
@@ -41,6 +46,22 @@ async def qdrant_count(index: BookIndex) -> int:
     return index.client.count(index.collection, exact=True).count
 
 
+def assert_sentences_match_chunks(index: BookIndex) -> int:
+    """Every chunk has exactly one sentence point per prose sentence, and no sentence is left over."""
+    chunks, _ = index.client.scroll(index.collection, limit=1000, with_payload=True)
+    expected: dict[str, int] = {
+        str(c.id): len(chunk_sentences(c.payload["page_content"], c.payload["metadata"]))  # type: ignore[index]
+        for c in chunks
+    }
+    sentences, _ = index.client.scroll(index.sentences, limit=10_000, with_payload=True)
+    found: dict[str, int] = {}
+    for sentence in sentences:
+        owner = str((sentence.payload or {})[CHUNK_KEY])
+        found[owner] = found.get(owner, 0) + 1
+    assert found == {chunk: n for chunk, n in expected.items() if n}
+    return len(sentences)
+
+
 async def test_reingest_edit_delete_recreate(index: BookIndex, settings: Settings, tmp_path: Path) -> None:
     docs = write_book(tmp_path)
     embedded_before = index.embeddings.texts_embedded  # type: ignore[attr-defined]
@@ -49,6 +70,10 @@ async def test_reingest_edit_delete_recreate(index: BookIndex, settings: Setting
     assert (first.pages, first.added, first.skipped, first.deleted) == (3, 3, 0, 0)
     assert first.chunks == first.embedded == 9  # intro + 2 sections per page
     assert await qdrant_count(index) == 9
+    sentence_count = assert_sentences_match_chunks(index)
+    assert sentence_count >= 9  # every chunk of this book has prose
+    # Chunks and their sentences went through the model, nothing else.
+    assert index.embeddings.texts_embedded == embedded_before + 9 + sentence_count  # type: ignore[attr-defined]
 
     # Unchanged book: nothing embedded, nothing written.
     counted = index.embeddings.texts_embedded  # type: ignore[attr-defined]
@@ -57,14 +82,17 @@ async def test_reingest_edit_delete_recreate(index: BookIndex, settings: Setting
     assert index.embeddings.texts_embedded == counted  # type: ignore[attr-defined]
     assert again.chunks == 9
 
-    # One sentence edited in one section: exactly that chunk is embedded again.
+    # One sentence edited in one section: exactly that chunk (and its sentences) is embedded again.
     beta = docs / "01-basics" / "02-beta.md"
     beta.write_text(beta.read_text().replace("with numbers 1, 2 and 3", "with numbers 4, 5 and 6"))
     edited = await ingest_book(index, docs, settings)
     assert (edited.added, edited.updated, edited.skipped, edited.deleted) == (0, 1, 2, 0)
     assert edited.embedded == 1
-    assert index.embeddings.texts_embedded == counted + 1  # type: ignore[attr-defined]
+    edited_chunk = next(p for p in search(index, "servo motors numbers 4, 5 and 6", k=1, mode="sparse"))
+    sentences = chunk_sentences(edited_chunk.text)
+    assert index.embeddings.texts_embedded == counted + 1 + len(sentences)  # type: ignore[attr-defined]
     assert await qdrant_count(index) == 9
+    assert assert_sentences_match_chunks(index) == sentence_count  # old sentences replaced, not added
     hits = search(index, "servo motors example numbers", k=9, mode="sparse")
     on_beta = [p for p in hits if p.title == "Beta"]
     assert any("4, 5 and 6" in p.text for p in on_beta)
@@ -76,11 +104,13 @@ async def test_reingest_edit_delete_recreate(index: BookIndex, settings: Setting
     assert (deleted.deleted, deleted.skipped, deleted.chunks, deleted.embedded) == (1, 2, 6, 0)
     assert await qdrant_count(index) == 6
     assert not [p for p in search(index, "lidar scanners", k=6, mode="sparse") if p.title == "Gamma"]
+    assert assert_sentences_match_chunks(index) < sentence_count
 
     # --recreate rebuilds everything.
     rebuilt = await ingest_book(index, docs, settings, recreate=True)
     assert (rebuilt.added, rebuilt.embedded, rebuilt.chunks) == (2, 6, 6)
     assert await qdrant_count(index) == 6
+    assert_sentences_match_chunks(index)
     assert index.embeddings.texts_embedded > embedded_before  # type: ignore[attr-defined]
 
 
@@ -117,6 +147,59 @@ async def test_other_embedding_model_is_a_clear_error(
         await ingest_book(index, docs, settings)
     with pytest.raises(IndexMismatch, match="--recreate"):
         await index.require()
+
+
+async def test_collection_without_sentence_vectors_searches_and_asks_for_recreate(
+    index: BookIndex, settings: Settings, tmp_path: Path
+) -> None:
+    docs = write_book(tmp_path)
+    await ingest_book(index, docs, settings)
+    index.client.delete_collection(index.sentences)  # what an older version built: chunks only
+    index.info = None
+    await index.require()  # still searchable, on the chunk legs
+    assert not index.has_sentences
+    assert search(index, "What do servo motors do?", k=3, mode="hybrid")
+    # Ingesting into it would index new chunks with sentences and old ones without: refused.
+    with pytest.raises(IndexMismatch, match=r"without sentence vectors.*--recreate"):
+        await ingest_book(index, docs, settings)
+    rebuilt = await ingest_book(index, docs, settings, recreate=True)
+    assert rebuilt.embedded == 9 and index.has_sentences
+    assert_sentences_match_chunks(index)
+
+
+async def test_sentence_vectors_can_be_left_out(
+    settings: Settings, embeddings: LocalMiniLMEmbeddings, pg_url: str, tmp_path: Path
+) -> None:
+    plain = (await open_index(settings, embeddings, pg_url)).sibling("plain", sentence_vectors=False)
+    try:
+        before = embeddings.texts_embedded
+        summary = await ingest_book(plain, write_book(tmp_path), settings)
+        assert summary.embedded == 9 and embeddings.texts_embedded == before + 9  # chunks only
+        assert not plain.client.collection_exists(plain.sentences)
+        passages = search(plain, "What do servo motors do?", k=3, mode="hybrid")
+        assert passages[0].title == "Beta"
+    finally:
+        await close_index(plain)
+
+
+async def test_sentences_of_a_vanished_chunk_are_ignored(
+    index: BookIndex, settings: Settings, tmp_path: Path
+) -> None:
+    """An ingest interrupted between deleting a chunk and its sentences leaves orphans behind."""
+    await ingest_book(index, write_book(tmp_path), settings)
+    query = "an orphan sentence that matches this question exactly"
+    index.client.upsert(
+        index.sentences,
+        points=[
+            models.PointStruct(
+                id=str(uuid.uuid4()),
+                vector=index.embeddings.embed_query(query),
+                payload={CHUNK_KEY: str(uuid.uuid4())},
+            )
+        ],
+    )
+    passages = search(index, query, k=9, mode="hybrid")
+    assert len(passages) == 9 and all(p.title in {"Alpha", "Beta", "Gamma"} for p in passages)
 
 
 async def test_records_are_namespaced_by_store(index: BookIndex, settings: Settings, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Sentences of Markdown text: what extractive answers and supporting quotes are made of."""
+"""Sentences of Markdown text: what the index embeds one by one, and what extractive answers and
+supporting quotes are made of."""
 
 from __future__ import annotations
 
