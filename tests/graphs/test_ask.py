@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from chains.retriever import BookRetriever
 from core.text import normalize_for_match
 from tests.fakes import Error
 from tests.fakes.fixtures import make_chat_model
@@ -107,3 +108,18 @@ async def test_page_boost_prefers_the_readers_page(make_tutor) -> None:  # type:
         return next(i for i, p in enumerate(passages) if p.doc_path == page)
 
     assert first_on_page(boosted) < first_on_page(plain)
+
+
+async def test_the_floor_judges_the_best_passage_not_each_one(make_tutor, book_index) -> None:  # type: ignore[no-untyped-def]
+    question = "What does a ROS 2 topic do?"
+    passages = await BookRetriever(book_index).retrieve(question, k=5)
+    similarities = sorted(p.similarity or 0.0 for p in passages)
+    floor = (similarities[0] + similarities[-1]) / 2  # some passages above it, some below
+    graph, _ = await make_tutor(relevance_floor=floor)
+    result = await turn(graph, message=question, mode="ask")
+    assert result["grounded"]
+    cited = {source["url"] for source in result["sources"]}
+    below = {p.url for p in passages if (p.similarity or 0.0) < floor}
+    assert below and cited & below  # a weaker passage still answers once the best clears the floor
+    graph, _ = await make_tutor(relevance_floor=similarities[-1] + 0.01)
+    assert (await turn(graph, message=question, mode="ask"))["grounded"] is False
