@@ -83,10 +83,10 @@ def search(
             query=models.FusionQuery(fusion=models.Fusion(fusion)),
             limit=depth if index.has_sentences else candidates,
         ).points
+        if index.has_sentences:
+            closest_sentence = _closest_sentences(index, dense, depth)
     ranked = {str(point.id): point.score for point in points}
-    if mode == "hybrid" and index.has_sentences:
-        assert dense is not None
-        closest_sentence = _closest_sentences(index, dense, max(candidates, MIN_PREFETCH))
+    if closest_sentence:
         ranked = _fuse(list(ranked), list(closest_sentence))
     return _top_sections(index, ranked, k, dense, closest_sentence)
 
