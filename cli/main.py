@@ -70,7 +70,9 @@ def ingest(
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
-    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Number of passages.")] = 5,
+    k: Annotated[
+        int | None, typer.Option("-k", min=1, max=100, help="Number of passages (default SEARCH_K).")
+    ] = None,
     mode: Annotated[str, typer.Option(help="dense, sparse or hybrid.")] = "hybrid",
     as_json: JsonFlag = False,
 ) -> None:
@@ -84,7 +86,8 @@ def search(
     async def main() -> Any:
         async with open_book_index(settings) as index:
             await index.require()
-            return search_index(index, query, k=k, mode=mode, fusion=settings.hybrid_fusion)  # type: ignore[arg-type]
+            limit = k or settings.search_k
+            return search_index(index, query, k=limit, mode=mode, fusion=settings.hybrid_fusion)  # type: ignore[arg-type]
 
     passages = run(main())
     if as_json:

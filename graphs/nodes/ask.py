@@ -16,7 +16,6 @@ from core.retrieval import Passage
 from graphs.context import TutorServices
 from graphs.state import TutorState
 
-PASSAGES = 5
 NOT_COVERED = {
     "en": "The book does not seem to cover this. Try rephrasing, or ask about a topic from the chapters.",
     "ur": (
@@ -37,7 +36,9 @@ async def condense_query(
 
 
 async def retrieve(state: TutorState, *, services: TutorServices) -> dict[str, Any]:
-    passages = await services.retriever.retrieve(state["query"], k=PASSAGES, page=state.get("page"))
+    passages = await services.retriever.retrieve(
+        state["query"], k=services.settings.search_k, page=state.get("page")
+    )
     return {"passages": [asdict(p) for p in passages]}
 
 

@@ -123,3 +123,12 @@ async def test_the_floor_judges_the_best_passage_not_each_one(make_tutor, book_i
     assert below and cited & below  # a weaker passage still answers once the best clears the floor
     graph, _ = await make_tutor(relevance_floor=similarities[-1] + 0.01)
     assert (await turn(graph, message=question, mode="ask"))["grounded"] is False
+
+
+async def test_search_k_sets_how_many_passages_a_turn_uses(make_tutor) -> None:  # type: ignore[no-untyped-def]
+    cited = {}
+    for k in (2, 5):
+        graph, _ = await make_tutor(search_k=k)
+        result = await turn(graph, message="What does a ROS 2 topic do?", mode="ask")
+        cited[k] = len(result["sources"])  # offline: one sentence, so one source, per passage
+    assert 1 <= cited[2] <= 2 < cited[5] <= 5
