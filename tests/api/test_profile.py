@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from core.profile import LearnerProfile
+
 FIELDS = (
     "age_range",
     "education_level",
@@ -98,3 +100,7 @@ async def test_anonymous_is_401(make_api: Any) -> None:
         assert response.headers["www-authenticate"] == "Bearer"
     bad = {"Authorization": "Bearer not-a-token"}
     assert (await client.get("/profile", headers=bad)).status_code == 401
+
+
+def test_profile_field_names_are_the_http_contract() -> None:
+    assert set(LearnerProfile.model_fields) == set(FIELDS)

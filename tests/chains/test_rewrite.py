@@ -244,23 +244,6 @@ def test_profile_describe_and_is_empty() -> None:
     assert profile.describe() == "- Age: 18–24\n- Learning pace: slow\n- Study time per week: 2–5 hours"
 
 
-FIELDS = {
-    "age_range",
-    "education_level",
-    "software_background",
-    "hardware_background",
-    "primary_goal",
-    "learning_mode",
-    "learning_speed",
-    "time_per_week",
-    "preferred_language",
-}
-
-
-def test_profile_field_names_are_the_http_contract() -> None:
-    assert set(LearnerProfile.model_fields) == FIELDS
-
-
 @pytest.mark.parametrize(
     "data",
     [
