@@ -104,6 +104,7 @@
       var save = h.button("tw-save-title", "Save");
       item.replaceChildren(field, save);
       field.focus();
+      field.select();
       function restoreRow() {
         item.replaceChildren(open, rename, remove);
         rename.focus();

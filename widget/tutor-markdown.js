@@ -67,8 +67,9 @@
       },
     },
     { re: /https?:\/\/[^\s<>()\[\]]+[^\s<>()\[\].,;:!?'"]/, make: function (m) { return link(m[0], m[0]); } },
-    { re: /\*\*(?=\S)([^\n]*?\S)\*\*|__(?=\S)([^\n]*?\S)__/, make: wrap("strong") },
-    { re: /\*(?=[^\s*])([^*\n]*?[^\s*])\*|(?:^|\b)_(?=[^\s_])([^_\n]*?[^\s_])_(?!\w)/, make: wrap("em") },
+    // Underscores never emphasise inside a word (snake_case, __dunder__ names stay as typed).
+    { re: /\*\*(?=\S)([^\n]*?\S)\*\*|(?<!\w)__(?=\S)([^\n]*?\S)__(?!\w)/, make: wrap("strong") },
+    { re: /\*(?=[^\s*])([^*\n]*?[^\s*])\*|(?<!\w)_(?=[^\s_])([^_\n]*?[^\s_])_(?!\w)/, make: wrap("em") },
   ];
 
   function wrap(tag) {

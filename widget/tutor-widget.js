@@ -554,7 +554,7 @@
             view.fail(failure);
           });
         }
-        return self.readStream(response, view, function (threadId) {
+        return self.readStream(response, view, !!options.fresh, function (threadId) {
           if (options.fresh) {
             // The server took the new conversation: the panel now shows it alone.
             Array.prototype.slice.call(self.log.childNodes).forEach(function (node) {
@@ -574,8 +574,15 @@
       });
   };
 
-  Widget.prototype.readStream = function (response, view, onThread) {
+  /* `deferThread`: adopt the server's thread only once the turn produces something (a fresh
+   * conversation that fails at once leaves the panel's conversation as it was). */
+  Widget.prototype.readStream = function (response, view, deferThread, onThread) {
     var self = this;
+    var pendingThread = null;
+    function adopt() {
+      if (pendingThread) onThread(pendingThread);
+      pendingThread = null;
+    }
     var reader = response.body.getReader();
     var decoder = new TextDecoder();
     var parser = new SseParser();
@@ -588,13 +595,17 @@
         return;
       }
       if (record.event === "metadata") {
-        if (data.thread_id) onThread(data.thread_id);
+        pendingThread = data.thread_id || null;
+        if (!deferThread) adopt();
         view.route(data.route);
       } else if (record.event === "token") {
+        adopt();
         view.append(data.delta || "");
       } else if (record.event === "sources") {
+        adopt();
         view.sources(data.sources);
       } else if (record.event === "done") {
+        adopt();
         finished = true;
         view.done(data);
         self.announce(data.answer);

@@ -1,7 +1,7 @@
 """Browser fixtures and helpers for the widget tests: Debian Chromium through Playwright, axe-core.
 
 Import the fixtures into a test module: `from tests.api.browser import browser_fixture, page_fixture`
-(they are registered under the names `browser` and `page`).
+(registered as `browser` and `page`; `axe_script_fixture` as `axe_script`).
 Playwright's async API shares the test's event loop with the live server (a sync call would block
 it). Chromium is Debian's (`/usr/bin/chromium`, or `TUTOR_CHROMIUM`); Playwright never downloads a
 browser. Launched once per module; each test gets a fresh browser context (its own storage).
@@ -59,8 +59,8 @@ async def page_fixture(browser: Browser) -> AsyncIterator[Page]:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-@pytest.fixture(scope="session")
-def axe_script() -> Path:
+@pytest.fixture(scope="session", name="axe_script")
+def axe_script_fixture() -> Path:
     """axe.min.js of the pinned axe-core, installed from the npm registry on first use."""
     target = AXE_HOME / f"axe-core-{AXE_VERSION}"
     script = target / "node_modules" / "axe-core" / "axe.min.js"
