@@ -42,7 +42,8 @@
   var INLINE = [
     { re: /`([^`\n]+)`/, make: function (m) { return el("code", null, m[1]); } },
     {
-      re: /\[([^\]\n]+)\]\(([^()\s]+)(?:\s+"[^"\n]*")?\)/,
+      // The target may hold one level of parentheses, as Wikipedia-style URLs do.
+      re: /\[([^\]\n]+)\]\(((?:[^()\s]|\([^()\s]*\))+)(?:\s+"[^"\n]*")?\)/,
       make: function (m, ctx) {
         var href = safeHref(m[2]);
         if (!href) return document.createTextNode(m[1]); // javascript: and friends: text only

@@ -17,7 +17,11 @@
   var RTL = ["ar", "fa", "he", "ur", "ps", "sd", "yi", "ckb", "dv"];
   var BUSY = "Another answer is still being written in this conversation; try again in a moment.";
   var SELECTION_QUESTION = "Explain this passage.";
-  var URDU_FONTS = '"Noto Nastaliq Urdu","Jameel Noori Nastaleeq","Urdu Typesetting","Noto Naskh Arabic",serif';
+  // Nastaliq first (how Urdu is read), then Naskh faces, then fonts with Arabic-script coverage that
+  // Linux desktops ship (DejaVu Sans: Debian's Chromium drew boxes with a plain serif fallback).
+  var URDU_FONTS =
+    '"Noto Nastaliq Urdu","Jameel Noori Nastaleeq","Urdu Typesetting","Noto Naskh Arabic",' +
+    '"Noto Sans Arabic","DejaVu Sans",serif';
   var CSS =
     ".tw-root{font:14px/1.5 system-ui,sans-serif;color:#1c1e21;background:#fff;border:1px solid #d0d7de;" +
     "border-radius:10px;display:flex;flex-direction:column;max-height:78vh;box-shadow:0 4px 18px rgba(0,0,0,.12)}" +
@@ -26,7 +30,8 @@
     ".tw-launcher{display:none}.tw-collapsed .tw-launcher{display:block;padding:9px 16px!important;font-size:14px!important;" +
     "background:#1f5fbf!important;color:#fff!important;border-radius:20px!important;box-shadow:0 4px 14px rgba(0,0,0,.2)}" +
     ".tw-head{display:flex;align-items:center;gap:6px;padding:8px 10px;border-bottom:1px solid #eaeef2}" +
-    ".tw-head h2{flex:1;margin:0;font-size:15px}.tw-bar{display:flex;flex-wrap:wrap;gap:6px;padding:6px 10px;" +
+    ".tw-root [hidden]{display:none!important}.tw-head{flex-wrap:wrap}" +
+    ".tw-head h2{flex:1;margin:0;font-size:15px;white-space:nowrap}.tw-bar{display:flex;flex-wrap:wrap;gap:6px;padding:6px 10px;" +
     "border-bottom:1px solid #eaeef2;background:#fbfcfd}.tw-drawer{padding:8px 10px;border-bottom:1px solid #eaeef2;" +
     "overflow-y:auto;max-height:45vh;background:#fbfcfd}.tw-drawer h3{font-size:13px;margin:0 0 6px}" +
     ".tw-log{overflow-y:auto;padding:8px 10px;flex:1;min-height:80px}" +
@@ -39,6 +44,7 @@
     "border-inline-start:3px solid #d0d7de;color:#424a53}.tw-text code{font:12.5px ui-monospace,SFMono-Regular," +
     "Menlo,Consolas,monospace;background:#eaeef2;padding:0 3px;border-radius:4px}" +
     ".tw-code{position:relative;margin:.5em 0;text-align:left}.tw-code pre{margin:0;padding:8px 10px;background:#1f2328;color:#f0f3f6;" +
+    "font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;" +
     "border-radius:6px;overflow-x:auto}.tw-code pre code{background:none;padding:0;color:inherit;white-space:pre}" +
     ".tw-root .tw-copy{position:absolute;top:4px;right:4px;font-size:11px;padding:1px 7px;background:#f6f8fa}" +
     ".tw-table{overflow-x:auto}.tw-text table{border-collapse:collapse;margin:.4em 0;font-size:13px}" +
@@ -804,8 +810,9 @@
     var group = el("span", "tw-feedback");
     group.setAttribute("role", "group");
     group.setAttribute("aria-label", "Rate this answer");
-    var up = button("tw-up", "👍", "Helpful");
-    var down = button("tw-down", "👎", "Not helpful");
+    // Words, not emoji: a system without an emoji font draws empty boxes.
+    var up = button("tw-up", "Helpful");
+    var down = button("tw-down", "Not helpful");
     var status = el("span", "tw-given");
     status.setAttribute("role", "status");
     var comment = el("span", "tw-comment");

@@ -478,7 +478,11 @@ async def test_keyboard_alone_and_axe(make_api: Any, fake_openai: Any, page: Pag
     reached = []
     for _ in range(12):
         await page.keyboard.press("Shift+Tab")
-        reached.append(await page.evaluate("document.activeElement.getAttribute('aria-label') || ''"))
+        reached.append(
+            await page.evaluate(
+                "(e => e.getAttribute('aria-label') || e.textContent)(document.activeElement)"
+            )
+        )
     assert any(label.startswith("Source 1:") for label in reached), reached
     assert "Helpful" in reached and "Explain this answer for me" in reached
 
