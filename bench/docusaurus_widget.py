@@ -42,7 +42,7 @@ NODES_ROUTE = "/docs/module-1/nodes"
 
 CONFIG = """// @ts-check
 /** @type {import('@docusaurus/types').Config} */
-export default {
+module.exports = {
   title: "Physical AI & Humanoid Robotics",
   url: "http://127.0.0.1",
   baseUrl: "/",
@@ -84,7 +84,6 @@ def write_site(site: Path, tutor_url: str) -> None:
     package = {
         "name": "tutor-docusaurus-check",
         "private": True,
-        "type": "module",
         "dependencies": {
             "@docusaurus/core": DOCUSAURUS,
             "@docusaurus/preset-classic": DOCUSAURUS,

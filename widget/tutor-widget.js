@@ -56,7 +56,8 @@
     ".tw-error{background:#fdecea;border-inline-start:3px solid #d93025;color:#8c1d18}" +
     ".tw-sources{margin:6px 0 0;padding-inline-start:20px;font-size:12px}.tw-sources small{display:block;color:#57606a}" +
     ".tw-actions{display:flex;flex-wrap:wrap;align-items:center;gap:4px;margin-top:6px}" +
-    ".tw-actions .tw-given{font-size:12px;color:#1a7f37}.tw-comment{display:flex;gap:4px;flex:1 1 100%}" +
+    ".tw-actions .tw-given{font-size:12px;color:#1a7f37}.tw-feedback{display:inline-flex;flex-wrap:wrap;" +
+    "align-items:center;gap:4px}.tw-comment{display:flex;gap:4px;flex:1 1 100%}" +
     ".tw-comment input{flex:1;font:inherit;font-size:12px;padding:2px 5px}" +
     ".tw-root button[aria-pressed=true]{background:#dafbe1;border-color:#1a7f37}" +
     ".tw-form{display:flex;flex-wrap:wrap;gap:6px;padding:8px 10px;border-top:1px solid #eaeef2}" +
@@ -767,6 +768,13 @@
         var described = describeFailure(failure, self.signedIn());
         box.classList.add("tw-error");
         var message = el("div", "tw-error-message", described.text);
+        // The panel's own sentence, not the answer's language: nothing streamed → no RTL box.
+        message.setAttribute("lang", "en");
+        message.setAttribute("dir", "ltr");
+        if (!raw) {
+          box.removeAttribute("dir");
+          box.removeAttribute("lang");
+        }
         box.appendChild(message);
         if (described.action === "profile" && TutorWidget.drawers) {
           var setUp = button("tw-set-profile", "Set up your profile");
