@@ -14,6 +14,7 @@ from langchain_core.runnables import RunnableConfig
 
 from chains import rewrite
 from chains.retriever import page_doc_path
+from core.language import detect_language
 from core.profile import LearnerProfile
 from graphs.context import ServerContext, TutorServices
 from graphs.state import TurnError, TutorState
@@ -54,7 +55,9 @@ async def personalize(
         return {"error": _nothing_to_rewrite("personalize")}
     profile = ServerContext.from_config(config).profile or LearnerProfile()
     text = await rewrite.personalize(services.chat_model, subject, profile, config=config)
-    return {"answer": text, "language": state.get("language") or "en"}
+    # The subject's own language (personalizing keeps it), not the thread's last one: after a
+    # translated turn that was Urdu, and an English passage would be marked right-to-left.
+    return {"answer": text, "language": detect_language(subject)}
 
 
 async def translate(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:
