@@ -83,7 +83,7 @@ def _gemini_embeddings(settings: Settings, **client_options: Any) -> Embeddings:
             retry_options=types.HttpRetryOptions(attempts=settings.llm_max_retries + 1),
         ),
     )
-    return embeddings  # type: ignore[no-any-return]
+    return embeddings
 
 
 def embedding_dimension(embeddings: Embeddings) -> int:
