@@ -16,9 +16,14 @@ from ingest.book import ingest_book
 from tests.fakes import Error, Text
 from tests.ingest.test_indexer import write_book
 
-HOSTED_EMBEDDINGS = {
+HOSTED_EMBEDDINGS = {  # provider: (EMBEDDINGS, its fake's fixture, the key's variable, the base URL setting)
     "openai": ("openai:text-embedding-3-small", "fake_openai", "OPENAI_API_KEY", "openai_base_url"),
-    "gemini": ("google_genai:models/gemini-embedding-001", "fake_gemini", "GOOGLE_API_KEY", "google_base_url"),
+    "gemini": (
+        "google_genai:models/gemini-embedding-001",
+        "fake_gemini",
+        "GOOGLE_API_KEY",
+        "google_base_url",
+    ),
 }
 
 
