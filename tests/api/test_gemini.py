@@ -3,10 +3,21 @@ live server, against the fake Gemini Developer API. Errors read the same as on O
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import httpx
+
+from core.embeddings.local import LocalMiniLMEmbeddings
 from tests.api.sse import collect
+from tests.api.test_processes import _free_port, _wait_healthy
+from tests.conftest import BOOK, ROOT
 from tests.fakes import Disconnect, Error, Hang
 from tests.fakes.fixtures import make_gemini_chat_model
 from tests.fakes.replies import Blocked, Reply
@@ -111,3 +122,50 @@ async def test_rate_limit_then_success_is_retried(make_api: Any, fake_gemini: An
     response = await api.client().post("/chat", json=QUESTION)
     assert response.status_code == 200, response.text
     assert [r.status for r in fake_gemini.chat_requests][:2] == [429, 200]
+
+
+def test_tutor_serve_on_the_standalone_fake_gemini(
+    embedded_pg_url: str, tmp_path: Path, embeddings: LocalMiniLMEmbeddings
+) -> None:
+    """What a reader would do by hand: `python -m tests.fakes.serve gemini`, then `tutor serve` with
+    CHAT_MODEL=google_genai:…, GOOGLE_API_KEY and GOOGLE_BASE_URL, then stream an answer."""
+    book = tmp_path / "book" / "01-module-1-ros2"  # one page is enough, and quick to index
+    book.mkdir(parents=True)
+    shutil.copy(BOOK / "01-module-1-ros2" / "02-ros2-communication.md", book)
+    fake_command = [sys.executable, "-m", "tests.fakes.serve", "gemini", "--token-delay", "0"]
+    fake = subprocess.Popen(fake_command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    port = _free_port()
+    try:
+        assert fake.stdout is not None
+        base_url = fake.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        env = {
+            **os.environ,
+            "TUTOR_HOME": str(tmp_path / ".tutor"),
+            "DATABASE_URL": embedded_pg_url,
+            "MODELS_DIR": str(embeddings.onnx_path.parent),
+            "BOOK_PATH": str(book.parent),
+            "CHAT_MODEL": "google_genai:gemini-2.5-flash",
+            "GOOGLE_API_KEY": "test",
+            "GOOGLE_BASE_URL": base_url,
+        }
+        tutor = str(Path(sys.executable).parent / "tutor")
+        command = [tutor, "serve", "--port", str(port), "--log-level", "warning"]
+        server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(url, server)
+            with httpx.stream("POST", f"{url}/chat/stream", json=QUESTION, timeout=30) as response:
+                lines = list(response.iter_lines())
+            names = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
+            data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
+            done = json.loads(data[-1])
+            assert names[0] == "metadata" and "token" in names and "sources" in names and names[-1] == "done"
+            assert done["answer"] == "Topics carry streams of messages [1]."
+            assert done["sources"][0]["url"].startswith("http://localhost:3000/docs/")
+        finally:
+            server.terminate()
+            server.wait(20)
+    finally:
+        fake.terminate()
+        fake.wait(10)
