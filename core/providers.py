@@ -20,8 +20,11 @@ from core.settings import Settings
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 GOOGLE = "google_genai:"
-# Gemini's finish reasons (and prompt block reasons) meaning "the answer was withheld".
-BLOCKED_REASONS = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "OTHER"})
+# Finish reasons meaning "the answer was withheld": Gemini's (and its prompt block reasons), and
+# `content_filter` of OpenAI-compatible services (Azure OpenAI's filters).
+BLOCKED_REASONS = frozenset(
+    {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "content_filter"}
+)
 
 
 class AnswerBlocked(ModelError):
@@ -104,20 +107,19 @@ def make_chat_model(settings: Settings, **client_options: Any) -> BaseChatModel 
         return None
     from langchain.chat_models import init_chat_model
 
-    extra: dict[str, Any] = {"max_retries": settings.llm_max_retries}
+    extra: dict[str, Any] = {"max_retries": settings.llm_max_retries, "callbacks": [BlockedAnswerCheck()]}
     if settings.chat_model.startswith("openai:") and settings.openai_base_url:
         extra["base_url"] = settings.openai_base_url
     if settings.chat_model.startswith(GOOGLE):
         extra["max_retries"] = settings.llm_max_retries + 1
         extra["base_url"] = settings.google_base_url
-        extra["callbacks"] = [BlockedAnswerCheck()]
     return init_chat_model(settings.chat_model, timeout=settings.llm_timeout, **extra, **client_options)
 
 
 class BlockedAnswerCheck(BaseCallbackHandler):
-    """Raises `AnswerBlocked` when Gemini ends a reply for safety (`finishReason: SAFETY`, or a
-    blocked prompt): langchain-google-genai returns an empty message then, which would otherwise
-    read as an empty answer or an unparseable structured output."""
+    """Raises `AnswerBlocked` when a reply ends for safety (Gemini's `finishReason: SAFETY` or a
+    blocked prompt, OpenAI-compatible `content_filter`): the client returns an empty (or cut)
+    message then, which would otherwise read as an empty answer or unparseable structured output."""
 
     raise_error = True  # a callback's error normally is only logged
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from langchain.chat_models import init_chat_model
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import OpenAIEmbeddings
@@ -50,19 +49,22 @@ def make_chat_model(
     max_retries: int = 0,
     **kwargs: Any,
 ) -> BaseChatModel:
-    """The real LangChain OpenAI chat model, pointed at the fake.
+    """The real LangChain OpenAI chat model, built the way the product builds it (`make_chat_model`:
+    `OPENAI_BASE_URL`, the blocked-answer check), pointed at the fake.
 
     Defaults differ from the SDK's on purpose: `max_retries=0` so each scripted reply maps to one
     call (pass 2 to test retries) and a 10 s timeout instead of 600 s so a broken test fails fast.
     """
-    return init_chat_model(
-        f"openai:{model}",
-        base_url=fake.base_url,
-        api_key=FAKE_API_KEY,
-        timeout=timeout,
-        max_retries=max_retries,
-        **kwargs,
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        chat_model=f"openai:{model}",
+        openai_base_url=fake.base_url,
+        llm_timeout=timeout,
+        llm_max_retries=max_retries,
     )
+    chat_model = make_chat_model_from_settings(settings, api_key=FAKE_API_KEY, **kwargs)
+    assert chat_model is not None
+    return chat_model
 
 
 def make_embeddings(

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
+from chains.answer import ANSWER_TAG
 from chains.retriever import BookRetriever
+from core.providers import AnswerBlocked
 from core.text import normalize_for_match
+from graphs.context import run_config
 from tests.fakes import Error
+from tests.fakes.replies import Blocked
 from tests.graphs.conftest import requests_like, turn, tutor_responder
 
 
@@ -41,6 +47,36 @@ async def test_citations_map_to_given_passages_and_unknown_markers_drop(make_tut
     assert len(result["sources"]) == 2
     for source in result["sources"]:  # each quote is a sentence of a passage the model was given
         assert source["quote"] and normalize_for_match(source["quote"]) in prompt
+
+
+async def test_the_answer_streams_token_by_token_with_citations(make_tutor, chat_provider) -> None:  # type: ignore[no-untyped-def]
+    answer = "Topics carry streams of messages [1] between nodes [2]."
+    chat_provider.fake.responder = tutor_responder(answer=answer)
+    graph, _ = await make_tutor(chat_provider.model())
+    tokens, final = [], {}
+    inputs = {"message": "What does a ROS 2 topic do?", "mode": "ask"}
+    config = run_config(str(uuid.uuid4()), None, None)
+    async for mode, chunk in graph.astream(inputs, config, stream_mode=["messages", "values"]):
+        if mode == "values":
+            final = chunk
+        elif ANSWER_TAG in chunk[1].get("tags", []) and chunk[0].content:
+            tokens.append(chunk[0].content)
+    assert len(tokens) == 9 and "".join(tokens) == answer  # one event per token the model sent
+    assert final["answer"] == answer and len(final["sources"]) == 2
+
+
+async def test_a_blocked_answer_is_an_error_not_an_empty_answer(make_tutor, chat_provider) -> None:  # type: ignore[no-untyped-def]
+    responder = tutor_responder()
+
+    def blocked(request):  # type: ignore[no-untyped-def]
+        if "patient tutor for a textbook" in request.system_prompt:
+            return Blocked(after_tokens=2, content="Topics carry streams")
+        return responder(request)
+
+    chat_provider.fake.responder = blocked
+    graph, _ = await make_tutor(chat_provider.model())
+    with pytest.raises(AnswerBlocked):
+        await turn(graph, message="What does a ROS 2 topic do?", mode="ask")
 
 
 async def test_follow_up_is_rewritten_from_memory(make_tutor, chat_provider) -> None:  # type: ignore[no-untyped-def]
