@@ -25,7 +25,7 @@ from api.deps import AppContext
 from api.errors import ApiError
 from api.streaming import TaskStream, TokenSelector
 from api.threads import ThreadLease, claim_thread, new_thread_id
-from core.providers import is_model_error
+from core.providers import blocked_answer, is_model_error
 from graphs.context import run_config
 from graphs.state import TurnInput, TurnOutput
 
@@ -80,6 +80,15 @@ def model_unavailable() -> ApiError:
     return ApiError(503, "model_unavailable", "The chat model did not answer; try again shortly.")
 
 
+def model_failure(exc: BaseException) -> ApiError | None:
+    """What the client is told when the chat model failed (whichever provider), or None when `exc`
+    is not a model failure. A safety block is not an outage: asking again gives the same."""
+    if blocked_answer(exc) is not None:
+        message = "The model's safety filter withheld this answer; try asking in other words."
+        return ApiError(422, "answer_blocked", message)
+    return model_unavailable() if is_model_error(exc) else None
+
+
 def raise_for_turn_error(output: dict[str, Any]) -> None:
     """A turn the graph could not run (e.g. translate without a chat model) as an HTTP error."""
     error = output.get("error")
@@ -93,10 +102,10 @@ async def invoke_turn(context: AppContext, turn: Turn, inputs: dict[str, Any]) -
         config: RunnableConfig = {**turn.config, "run_id": uuid.UUID(turn.run_id)}
         output: dict[str, Any] = await context.tutor.graph.ainvoke(inputs, config, durability=DURABILITY)
     except Exception as exc:
-        if not is_model_error(exc):
+        if (failure := model_failure(exc)) is None:
             raise
         log.warning("chat model failed: %s", type(exc).__name__)
-        raise model_unavailable() from None
+        raise failure from None
     finally:
         await turn.lease.release()
     return output
@@ -143,9 +152,9 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
         else:
             yield _event("done", {key: output.get(key) for key in OUTPUT_KEYS})
     except Exception as exc:
-        if is_model_error(exc):
+        if (failure := model_failure(exc)) is not None:
             log.warning("chat model failed mid-stream: %s", type(exc).__name__)
-            yield _event("error", {"code": "model_unavailable", "message": model_unavailable().message})
+            yield _event("error", {"code": failure.code, "message": failure.message})
         else:
             log.exception("turn failed")
             yield _event("error", {"code": "internal_error", "message": "The turn could not be completed."})

@@ -1,4 +1,5 @@
-"""The `tutor` command line: ingest the book, search it, evaluate retrieval, ask, serve, mint tokens."""
+"""The `tutor` command line: ingest the book, search it, evaluate retrieval, ask, serve, mint tokens,
+check the configured models."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from cli.doctor import doctor
 from cli.output import print_eval, print_ingest, print_passages, print_turn, progress_bar
 from cli.serve import serve
 from cli.token import token
@@ -189,6 +191,7 @@ def ask(
 
 app.command()(serve)
 app.command()(token)
+app.command()(doctor)
 
 
 def main() -> None:

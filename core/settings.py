@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         default=None, description="Any OpenAI-compatible endpoint (Gemini's included) for openai: models."
     )
+    google_base_url: str | None = Field(
+        default=None,
+        description="Another endpoint (gateway, proxy, test server) speaking the Gemini Developer API, "
+        "for google_genai: chat models and embeddings.",
+    )
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds before a model call is abandoned.")
     llm_max_retries: int = Field(default=3, ge=0, description="Retries (with backoff) on 429/5xx/timeouts.")
     relevance_floor: float = Field(

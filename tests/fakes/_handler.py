@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tests.fakes.embeddings import embeddings_body
 from tests.fakes.replies import (
+    Blocked,
     Completion,
     Disconnect,
     Error,
@@ -31,6 +32,7 @@ from tests.fakes.replies import (
     error_body,
     error_headers,
     plan_completion,
+    tokenize,
     usage_chunk,
 )
 
@@ -67,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in MODELS]
             self._send_json(200, {"object": "list", "data": data})
         else:
-            self._send_json(404, error_body(Error(404, f"Unknown path {self.path}")))
+            self._send_error(Error(404, f"Unknown path {self.path}"))
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -75,32 +77,41 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
         except ValueError:
             self.fake.problems.append(f"invalid JSON body on {self.path}: {raw[:200]!r}")
-            self._send_json(400, error_body(Error(400, "FakeOpenAI: request body is not JSON")))
+            self._send_error(Error(400, "Fake server: request body is not JSON"))
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         self._responded = False
         record = self.fake._capture("POST", self.path.split("?")[0], headers, body)
         try:
-            route = self._route()
-            if route == "/chat/completions":
-                self._serve_chat(record, self.fake._choose_chat_reply(record))
-            elif route == "/embeddings":
-                self._serve_embeddings(record, self.fake._choose_embeddings_reply())
-            else:
-                self._send_json(404, error_body(Error(404, f"Unknown path {self.path}")), record=record)
+            self._dispatch(record)
         except Exception:
-            self.fake.problems.append(f"FakeOpenAI handler crashed:\n{traceback.format_exc()}")
+            self.fake.problems.append(f"Fake server handler crashed:\n{traceback.format_exc()}")
             if self._responded:  # mid-reply: the only honest signal left is a broken body
                 self._drop(record)
             else:
-                crash = Error(500, "FakeOpenAI handler crashed (see fake.problems)", should_retry=False)
-                self._send_json(500, error_body(crash), error_headers(crash))
+                self._send_error(
+                    Error(500, "Fake server handler crashed (see fake.problems)", should_retry=False)
+                )
         finally:
             record.finished_at = time.monotonic()
             record.done.set()
 
+    def _dispatch(self, record: CapturedRequest) -> None:
+        """Serve one POST (the provider's routes); the base class catches crashes and records the end."""
+        route = self._route()
+        if route == "/chat/completions":
+            self._serve_chat(record, self.fake._choose_chat_reply(record))
+        elif route == "/embeddings":
+            self._serve_embeddings(record, self.fake._choose_embeddings_reply())
+        else:
+            self._send_error(Error(404, f"Unknown path {self.path}"), record)
+
     def _route(self) -> str:
         return self.path.split("?")[0].removeprefix("/v1")
+
+    def _send_error(self, reply: Error, record: CapturedRequest | None = None) -> bool:
+        """The provider's error response for `reply` (OpenAI's shape here)."""
+        return self._send_json(reply.status, error_body(reply), error_headers(reply), record)
 
     # --- endpoints -----------------------------------------------------------------------------
 
@@ -109,6 +120,14 @@ class Handler(BaseHTTPRequestHandler):
         streaming = bool(record.body.get("stream"))
         if isinstance(reply, Error | Hang):
             self._serve_failure(record, reply)
+        elif isinstance(reply, Blocked):
+            shown = "".join(tokenize(reply.content)[: reply.after_tokens])
+            withheld = Completion(shown, [], 0.0, 0.0, stopped_by="content_filter")
+            if streaming:
+                self._stream(record, withheld)
+            else:
+                payload = completion_body(record.completion_id, record.body, withheld)
+                record.completed = self._send_json(200, payload, record=record)
         elif isinstance(reply, Disconnect):
             if streaming:
                 cut = Completion(reply.content, [], 0.0, reply.token_delay)
@@ -134,7 +153,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve_failure(self, record: CapturedRequest, reply: Error | Hang) -> None:
         if isinstance(reply, Error):
-            record.completed = self._send_json(reply.status, error_body(reply), error_headers(reply), record)
+            record.completed = self._send_error(reply, record)
         elif self._wait(record, reply.seconds):
             self._drop(record)
 

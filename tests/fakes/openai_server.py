@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from tests.fakes._handler import Handler
 from tests.fakes.replies import Error, Reply
@@ -103,8 +103,11 @@ class FakeOpenAI:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> FakeOpenAI:
-        handler = type("BoundHandler", (Handler,), {"fake": self})
+    handler_class: type[Handler] = Handler  # the wire format; FakeGemini brings its own
+    request_class: type[CapturedRequest] = CapturedRequest
+
+    def start(self) -> Self:
+        handler = type("BoundHandler", (self.handler_class,), {"fake": self})
         server = ThreadingHTTPServer(self._address, handler, bind_and_activate=False)
         server.daemon_threads = True
         server.request_queue_size = 256  # listen backlog: 50+ simultaneous connects, no SYN retries
@@ -135,7 +138,7 @@ class FakeOpenAI:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> FakeOpenAI:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -194,7 +197,7 @@ class FakeOpenAI:
         self.responder = None
         self.problems.clear()
 
-    def wait_for(self, predicate: Callable[[FakeOpenAI], bool], timeout: float = 5.0) -> bool:
+    def wait_for(self, predicate: Callable[[Self], bool], timeout: float = 5.0) -> bool:
         """Poll `predicate(self)` until true or timeout: for asserting on what happens server-side."""
         deadline = time.monotonic() + timeout
         while not predicate(self):
@@ -208,7 +211,7 @@ class FakeOpenAI:
     def _capture(
         self, method: str, path: str, headers: dict[str, str], body: dict[str, Any]
     ) -> CapturedRequest:
-        record = CapturedRequest(method, path, headers, body, started_at=time.monotonic())
+        record = self.request_class(method, path, headers, body, started_at=time.monotonic())
         with self._lock:
             self._requests.append(record)
         return record

@@ -1,7 +1,9 @@
-"""Scripted replies for `FakeOpenAI`, and the OpenAI wire objects they turn into.
+"""Scripted replies for the fake model servers, and the OpenAI wire objects they turn into.
 
 A test says *what* the model should do (answer with text, return structured output, fail, hang, drop
-the stream); this module knows *how* OpenAI would say it, so the real `openai` SDK and
+the stream, be blocked); the reply types are the same for every provider, so one responder script
+drives `FakeOpenAI` and `FakeGemini` alike. This module knows *how* OpenAI would say it (`gemini_wire`
+knows Gemini's), so the real `openai` SDK and
 `langchain-openai` parse the fake's answers exactly as they parse the real service's.
 """
 
@@ -87,7 +89,18 @@ class Disconnect:
     token_delay: float = 0.0
 
 
-Reply = Text | Json | ToolCall | Error | Hang | Disconnect
+@dataclass(frozen=True)
+class Blocked:
+    """The provider's safety filter withholds the answer: Gemini ends the reply with
+    `finishReason: SAFETY` (or `reason`) and no text; OpenAI-compatible servers with
+    `finish_reason: content_filter`. A stream first sends `after_tokens` tokens of `content`."""
+
+    reason: str = "SAFETY"
+    after_tokens: int = 0
+    content: str = ""
+
+
+Reply = Text | Json | ToolCall | Error | Hang | Disconnect | Blocked
 
 
 def tokenize(text: str) -> list[str]:
@@ -103,10 +116,11 @@ class Completion:
     tool_calls: list[dict[str, Any]]
     first_token_delay: float
     token_delay: float
+    stopped_by: str | None = None  # a finish reason other than the natural one (content_filter)
 
     @property
     def finish_reason(self) -> str:
-        return "tool_calls" if self.tool_calls else "stop"
+        return self.stopped_by or ("tool_calls" if self.tool_calls else "stop")
 
 
 def _requested_tool(body: dict[str, Any]) -> str | None:

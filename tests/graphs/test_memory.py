@@ -7,7 +7,6 @@ from typing import Any
 
 from core.db import Database
 from graphs.nodes.memory import stored_bytes
-from tests.fakes.fixtures import make_chat_model
 from tests.graphs.conftest import turn, tutor_responder
 
 SELECTION = "Quality of service profiles decide whether messages are kept, dropped or resent when links fail."
@@ -49,9 +48,9 @@ async def test_checkpoint_storage_stays_linear_over_200_turns(make_tutor) -> Non
     assert sizes[200] < 2 * sizes[10]  # bounded state: storage does not grow with the thread
 
 
-async def test_reloaded_thread_has_the_same_sources_and_a_title(make_tutor, fake_openai) -> None:  # type: ignore[no-untyped-def]
-    fake_openai.responder = tutor_responder(answer="Topics stream messages [1]. Services answer [2].")
-    graph, services = await make_tutor(make_chat_model(fake_openai))
+async def test_reloaded_thread_has_the_same_sources_and_a_title(make_tutor, chat_provider) -> None:  # type: ignore[no-untyped-def]
+    chat_provider.fake.responder = tutor_responder(answer="Topics stream messages [1]. Services answer [2].")
+    graph, services = await make_tutor(chat_provider.model())
     thread = str(uuid.uuid4())
     result = await turn(graph, thread, user="alice", message="What does a ROS 2 topic do?", mode="ask")
     rows = await transcript(services.db, thread)

@@ -7,7 +7,6 @@ import uuid
 from core.settings import Settings
 from ingest.book import book_chunks
 from tests.conftest import BOOK
-from tests.fakes.fixtures import make_chat_model
 from tests.graphs.conftest import requests_like, turn, tutor_responder
 
 OUTSIDE = "Bananas are rich in potassium and are harvested green before they ripen on the way to market."
@@ -22,16 +21,16 @@ def book_passage() -> tuple[str, str, str]:
     return rendered, chunk.doc_path, chunk.anchor
 
 
-async def test_selection_uses_no_retriever_and_no_history(make_tutor, fake_openai) -> None:  # type: ignore[no-untyped-def]
-    fake_openai.responder = tutor_responder()
-    graph, services = await make_tutor(make_chat_model(fake_openai))
+async def test_selection_uses_no_retriever_and_no_history(make_tutor, chat_provider) -> None:  # type: ignore[no-untyped-def]
+    chat_provider.fake.responder = tutor_responder()
+    graph, services = await make_tutor(chat_provider.model())
     thread = str(uuid.uuid4())
     await turn(graph, thread, message="What does a ROS 2 topic do?", mode="ask")
     calls = services.retriever.calls
     selection, doc_path, anchor = book_passage()
     result = await turn(graph, thread, message="Explain the highlighted part", selected_text=selection)
     assert services.retriever.calls == calls  # zero retriever calls
-    request = requests_like(fake_openai, "highlighted a passage")[-1]
+    request = requests_like(chat_provider.fake, "highlighted a passage")[-1]
     sent = str(request.messages)
     assert selection[:60] in sent and "Explain the highlighted part" in sent
     assert "What does a ROS 2 topic do?" not in sent and "Topics carry" not in sent  # no history
@@ -48,14 +47,14 @@ async def test_selection_outside_the_book_is_not_verified(make_tutor) -> None:  
     assert services.retriever.calls == 0
 
 
-async def test_follow_up_stays_on_the_last_selection(make_tutor, fake_openai) -> None:  # type: ignore[no-untyped-def]
-    fake_openai.responder = tutor_responder()
-    graph, _ = await make_tutor(make_chat_model(fake_openai))
+async def test_follow_up_stays_on_the_last_selection(make_tutor, chat_provider) -> None:  # type: ignore[no-untyped-def]
+    chat_provider.fake.responder = tutor_responder()
+    graph, _ = await make_tutor(chat_provider.model())
     thread = str(uuid.uuid4())
     await turn(graph, thread, message="Why are they harvested green?", selected_text=OUTSIDE)
     result = await turn(graph, thread, message="and what about potassium?", mode="selection")
     assert result["route"] == "selection"
-    assert OUTSIDE[:40] in str(requests_like(fake_openai, "highlighted a passage")[-1].messages)
+    assert OUTSIDE[:40] in str(requests_like(chat_provider.fake, "highlighted a passage")[-1].messages)
 
 
 async def test_selection_mode_without_any_selection_is_an_error_result(make_tutor) -> None:  # type: ignore[no-untyped-def]
