@@ -1,55 +1,26 @@
 """The chat widget (widget/tutor-widget.js) in a real headless Chromium, against the live API.
 
-The page is the widget's demo, served by the app at `/widget/`. Playwright's async API shares the
-test's event loop with the live server (a sync call would block it). Chromium is Debian's
-(`/usr/bin/chromium`, or `TUTOR_CHROMIUM`); Playwright never downloads a browser. Launched once per
-module; each test gets a fresh browser context (its own localStorage).
+The page is the widget's demo, served by the app at `/widget/`; the browser and the `page` fixture
+(a fresh context per test, failing on JavaScript errors) are shared by the browser tests
+(tests/api/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, Locator, Page, Request, async_playwright, expect
+from playwright.async_api import Locator, Page, Request, expect
 
+from tests.api.browser import TIMEOUT_MS
 from tests.fakes import CapturedRequest, Reply, Text
 from tests.fakes.fixtures import make_chat_model
 from tests.graphs.conftest import tutor_responder
 
-CHROMIUM = Path(os.environ.get("TUTOR_CHROMIUM", "/usr/bin/chromium"))
 STORAGE_PREFIX = "tutor-widget:thread:"
 ANSWER = "A topic is a named bus: publishers send messages to it and subscribers receive them [1]."
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: CI must run the browser tests")
-        pytest.skip(f"{CHROMIUM} not installed")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        await chromium.close()
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = await context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    await context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 async def open_widget(page: Page, api: Any) -> Locator:
