@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import Authenticator
@@ -39,6 +41,7 @@ async def open_context(settings: Settings, stack: AsyncExitStack) -> AppContext:
     if settings.ingest_on_start:
         from ingest.book import ingest_book
 
+        log.info("indexing the book", extra={"path": str(settings.book_path)})
         summary = await ingest_book(index, settings.book_path, settings)
         log.info("book indexed", extra=summary.as_json())
     try:
@@ -82,6 +85,12 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         app.include_router(router)
     # The reference chat widget and its demo page (widget/README.md); a book site can load it from here.
     app.mount("/widget", StaticFiles(directory=WIDGET_DIR, html=True, check_dir=False), name="widget")
+
+    @app.get("/", include_in_schema=False)
+    async def front_door() -> FileResponse:
+        """The first URL anyone opens: the demo book page with the tutor widget on it."""
+        return FileResponse(WIDGET_DIR / "index.html")
+
     return app
 
 
@@ -93,8 +102,8 @@ def _version() -> str:
 
 def served_app() -> FastAPI:
     """uvicorn's factory for `tutor serve` (each worker process calls it)."""
-    from api.logs import configure_logging
+    from api.logs import LOG_LEVEL_VARIABLE, configure_logging
 
     settings = get_settings()
-    configure_logging()
+    configure_logging(settings.log_format, os.environ.get(LOG_LEVEL_VARIABLE, "INFO"))
     return create_app(settings)

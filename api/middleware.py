@@ -52,6 +52,9 @@ class RequestContext:
                     if state.get("thread_cookie"):
                         cookie = f"{THREAD_COOKIE}={thread_id}; Path=/tutor; HttpOnly; SameSite=Strict"
                         extra.append((b"set-cookie", cookie.encode()))
+                elif state.get("forget_thread_cookie"):  # the playground page loaded afresh
+                    cookie = f"{THREAD_COOKIE}=; Path=/tutor; Max-Age=0; HttpOnly; SameSite=Strict"
+                    extra.append((b"set-cookie", cookie.encode()))
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 

@@ -24,6 +24,7 @@ from langserve.server import EndpointName
 from api.deps import authenticate, get_context, thread_header
 from api.errors import ApiError
 from api.middleware import THREAD_COOKIE
+from api.playground import add_playground_routes
 from api.turns import Turn, open_turn
 
 PATH = "/tutor"
@@ -37,7 +38,6 @@ ALWAYS: list[EndpointName] = [
     "config_schema",
     "config_hashes",
 ]
-PLAYGROUND: list[EndpointName] = ["playground", "stream_log"]  # the playground streams through stream_log
 
 
 def _from_playground(request: Request) -> bool:
@@ -76,11 +76,13 @@ async def server_config(config: dict[str, Any], request: Request) -> dict[str, A
 
 
 def add_tutor_routes(app: FastAPI, graph: Runnable[Any, Any], *, playground: bool) -> None:
-    add_routes(
-        app,
-        graph,
-        path=PATH,
-        enabled_endpoints=ALWAYS + (PLAYGROUND if playground else []),
-        per_req_config_modifier=server_config,
-        dependencies=[Depends(hold_turn)],
-    )
+    """The graph at `/tutor`; with `playground`, also the playground and the `stream_log` it uses
+    (over a reader's view of the same graph: api.playground)."""
+    same_rules: dict[str, Any] = {
+        "path": PATH,
+        "per_req_config_modifier": server_config,
+        "dependencies": [Depends(hold_turn)],
+    }
+    add_routes(app, graph, enabled_endpoints=ALWAYS, **same_rules)
+    if playground:
+        add_playground_routes(app, graph, **same_rules)

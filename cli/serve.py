@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -35,17 +36,28 @@ def serve(
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     mode = "embedded Qdrant: 1 worker" if not settings.qdrant_url else f"{workers} worker(s)"
     out.print(f"Textbook Tutor on {base} ({mode})", highlight=False)
-    if settings.playground_enabled:
-        out.print(f"  playground  {base}/tutor/playground/", highlight=False)
-    out.print(f"  API docs    {base}/docs", highlight=False)
-    out.print(f"  health      {base}/health", highlight=False)
+    for label, path in start_urls(settings.playground_enabled):
+        out.print(f"  {label:<11} {base}{path}", highlight=False)
+    if settings.ingest_on_start:
+        out.print("  (answers once the book is indexed: ~30 s on a first start)", highlight=False)
+    from api.logs import LOG_LEVEL_VARIABLE
+
+    os.environ[LOG_LEVEL_VARIABLE] = log_level  # each worker configures its logging from it
     uvicorn.run(
         "api.app:served_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_config=None,  # api.logs configures JSON logging in each worker
+        log_config=None,  # api.logs configures logging in each worker (LOG_FORMAT)
         log_level=log_level,
         proxy_headers=True,
     )
+
+
+def start_urls(playground: bool) -> list[tuple[str, str]]:
+    """What a person opens first, labelled."""
+    urls = [("demo page", "/")]
+    if playground:
+        urls.append(("playground", "/tutor/playground/"))
+    return [*urls, ("API docs", "/docs"), ("health", "/health")]

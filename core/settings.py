@@ -117,6 +117,11 @@ class Settings(BaseSettings):
         default=True,
         description="`tutor serve` indexes BOOK_PATH on start (incremental: fast when unchanged).",
     )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="`tutor serve`'s log lines: `text` (short, for people), `json` (one object a line, "
+        "for collectors), `auto` (text on a terminal, else JSON).",
+    )
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Larger request bodies get 413.")
     sse_keepalive_seconds: float = Field(
         default=15.0, gt=0, description="Keep-alive comment interval on streams."

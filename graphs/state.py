@@ -21,10 +21,26 @@ Route = Literal["ask", "selection", "personalize", "translate"]
 BCP47 = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
 
+def _optional_as_omittable(schema: dict[str, Any]) -> None:
+    """JSON schema: an optional field is one a client may leave out (not `required`), drawn as its
+    plain type with its limits, without `anyOf [..., {type: null}]` and without a `null` default.
+
+    Why: LangServe's playground builds its form from this schema and cannot draw a `null` branch
+    (`Unknown type: {"type":"null"}`, a blank page), and a `null` default fails its own `string`
+    check. Validation is unchanged: an explicit `null` is still accepted and means "not given"."""
+    for field in schema.get("properties", {}).values():
+        branches = field.get("anyOf", [])
+        if {"type": "null"} in branches and len(branches) == 2:
+            field.update(next(branch for branch in branches if branch != {"type": "null"}))
+            del field["anyOf"]
+            if field.get("default", ...) is None:
+                del field["default"]
+
+
 class TurnInput(BaseModel):
     """One reader turn, as a client sends it. Validated (and size-capped) at the start of the run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_optional_as_omittable)
 
     message: str = Field(min_length=1, max_length=8000, description="The reader's question or request.")
     mode: Mode = Field("auto", description="Force a route; `auto` lets the tutor decide.")

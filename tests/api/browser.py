@@ -1,10 +1,9 @@
-"""Browser fixtures and helpers for the widget tests: Debian Chromium through Playwright, axe-core.
+"""Shared by the browser tests: where Chromium is, how long to wait, axe-core, screenshots.
 
-Import the fixtures into a test module: `from tests.api.browser import browser_fixture, page_fixture`
-(registered as `browser` and `page`; `axe_script_fixture` as `axe_script`).
-Playwright's async API shares the test's event loop with the live server (a sync call would block
-it). Chromium is Debian's (`/usr/bin/chromium`, or `TUTOR_CHROMIUM`); Playwright never downloads a
-browser. Launched once per module; each test gets a fresh browser context (its own storage).
+Chromium is Debian's (`/usr/bin/chromium`, or `TUTOR_CHROMIUM`); Playwright never downloads a
+browser. Playwright's async API shares the test's event loop with the live server (a sync call
+would block it). The fixtures `browser` (once per session), `page` (a fresh context per test),
+`console_errors` and `axe_script` are registered in tests/api/conftest.py.
 
 axe-core comes from the npm registry at test time into a cache folder (never committed): pinned,
 installed once, reused. Without npm or the registry the accessibility check is skipped outside CI
@@ -17,12 +16,11 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from playwright.async_api import Locator, Page, expect
 
 CHROMIUM = Path(os.environ.get("TUTOR_CHROMIUM", "/usr/bin/chromium"))
 AXE_VERSION = "4.11.0"
@@ -35,28 +33,6 @@ def _required(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}: CI must run the browser tests")
     pytest.skip(reason)
-
-
-@pytest.fixture(scope="module", name="browser")
-async def browser_fixture() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        _required(f"{CHROMIUM} not installed")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        await chromium.close()
-
-
-@pytest.fixture(name="page")
-async def page_fixture(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1100, "height": 820})
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = await context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    await context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture(scope="session", name="axe_script")
@@ -98,10 +74,11 @@ async def axe_violations(page: Page, script: Path, selector: str = ".tw-root") -
 
 
 async def screenshot(page: Page, name: str) -> Path:
-    """A picture of the page's current state, kept as a test artifact (git-ignored folder)."""
+    """Save a full-page screenshot under tests/artifacts/ (git-ignored) and print where (-s shows it)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"widget-{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
-    await page.screenshot(path=str(path))
+    path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
     return path
 
 

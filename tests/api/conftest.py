@@ -2,13 +2,15 @@
 and checkpointer, a live uvicorn on 127.0.0.1 in the test's event loop, real HTTP clients.
 
 `make_api(chat_model=..., **settings)` starts one server; `api.token("alice")` mints a bearer
-token, `api.headers(user, thread)` builds request headers.
+token, `api.headers(user, thread)` builds request headers. Browser tests get `page` (a fresh
+Chromium context; JavaScript errors fail the test) and `console_errors` (tests/api/browser.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 import uvicorn
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from playwright.async_api import Browser, Page, async_playwright
 
 from api.app import create_app
 from api.auth import Authenticator, mint_token
@@ -31,6 +34,7 @@ from core.settings import Settings
 from graphs.context import TutorServices
 from graphs.graph import build_graph
 from graphs.tutor import Tutor
+from tests.api.browser import CHROMIUM, TIMEOUT_MS, axe_script_fixture  # noqa: F401 (fixture)
 from tests.conftest import ROOT, ingested_book
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
@@ -126,3 +130,38 @@ async def make_api(api_index: BookIndex, tmp_path: Path) -> AsyncIterator[Callab
         api.server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium for the whole session."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must run the browser tests")
+        pytest.skip(f"{CHROMIUM} not installed")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A tab in a fresh browser context (its own cookies and localStorage); fails the test on an
+    uncaught JavaScript error."""
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = await context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    await context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def console_errors(page: Page) -> list[str]:
+    """What the page logs to the console as errors (failed requests included), as it happens."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    return errors

@@ -1,7 +1,8 @@
 """The chat widget (widget/tutor-widget.js) in a real headless Chromium, against the live API.
 
-The page is the widget's demo, served by the app at `/widget/`; browser fixtures are in
-tests/api/browser.py. The reader's panel (history, Markdown, personalize/translate, feedback,
+The page is the widget's demo, served by the app at `/widget/`; the browser and the `page` fixture
+(a fresh context per test, failing on JavaScript errors) are shared by the browser tests
+(tests/api/conftest.py). The reader's panel (history, Markdown, personalize/translate, feedback,
 profile, accessibility) is tested in test_widget_panel.py.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from playwright.async_api import Locator, Page, Request, expect
 
-from tests.api.browser import TIMEOUT_MS, browser_fixture, finished, page_fixture  # noqa: F401
+from tests.api.browser import TIMEOUT_MS, finished
 from tests.fakes import CapturedRequest, Reply, Text
 from tests.fakes.fixtures import make_chat_model
 from tests.graphs.conftest import tutor_responder

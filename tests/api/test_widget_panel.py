@@ -20,11 +20,8 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.api.browser import (
     TIMEOUT_MS,
-    axe_script_fixture,  # noqa: F401
     axe_violations,
-    browser_fixture,  # noqa: F401
     finished,
-    page_fixture,  # noqa: F401
     screenshot,
 )
 from tests.fakes import CapturedRequest, Reply, Text
