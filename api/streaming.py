@@ -1,10 +1,12 @@
 """Turning a graph run into the widget's event stream.
 
 Events (DESIGN.md): `metadata {thread_id, run_id, route}` once the route is known, `token {delta}`
-for the answering model call only (tagged `tutor-answer`; the classifier, query rewrite, title and
-summary calls stay silent), `sources {sources}` when the answer's sources are settled, then `done`
-with the graph's whole output, or `error {code, message}`. `done.answer` is authoritative: citation
-markers the model invented are dropped from it, so a client replaces the streamed text with it.
+for the answer only — the answering model call's tokens (tagged `tutor-answer`; the classifier,
+query rewrite, title and summary calls stay silent), or, for an answer no model streams (extractive,
+a decline, a structured reply), its sentences from the custom stream (`graphs.answer_stream`) —
+`sources {sources}` when the answer's sources are settled, then `done` with the graph's whole
+output, or `error {code, message}`. `done.answer` is authoritative: citation markers the model
+invented are dropped from it, so a client replaces the streamed text with it.
 
 Rewrites stream with their protected spans already restored (`⟦C1⟧` never reaches a reader), and a
 rewrite done in several parts at once streams part 0 live and the later parts, in order, when the

@@ -26,6 +26,7 @@ from api.errors import ApiError
 from api.streaming import TaskStream, TokenSelector
 from api.threads import ThreadLease, claim_thread, new_thread_id
 from core.providers import is_model_error
+from graphs.answer_stream import answer_delta
 from graphs.context import run_config
 from graphs.state import TurnInput, TurnOutput
 
@@ -110,7 +111,7 @@ def start_run(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> TaskSt
     """Start the graph run now, from the route handler (see `TaskStream` for why)."""
     config: RunnableConfig = {**turn.config, "run_id": uuid.UUID(turn.run_id)}
     stream = context.tutor.graph.astream(
-        inputs, config, stream_mode=["updates", "messages"], durability=DURABILITY
+        inputs, config, stream_mode=["updates", "messages", "custom"], durability=DURABILITY
     )
     return TaskStream(stream)
 
@@ -123,8 +124,8 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
     pending = ""  # token text not sent yet: what piled up while the loop was busy goes out as one event
     try:
         async for mode, chunk in run.items():
-            if mode == "messages":
-                pending += tokens.delta(*chunk)
+            if mode in ("messages", "custom"):  # a model's tokens, or a whole answer's sentences
+                pending += tokens.delta(*chunk) if mode == "messages" else answer_delta(chunk)
                 if pending and run.queue.empty():
                     yield _event("token", {"delta": pending})
                     pending = ""
