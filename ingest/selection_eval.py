@@ -34,6 +34,7 @@ class BadSelections(ValueError):
 @dataclass(frozen=True)
 class LabelledSelection:
     id: str
+    doc_path: str  # the page it was copied from (under book/docs)
     selection: str
     answered: str  # a question the selection answers
     unanswered: str  # a question on a neighbouring topic that it does not
@@ -72,7 +73,7 @@ def load_selections(path: Path) -> list[LabelledSelection]:
         try:
             row = json.loads(line)
             item = LabelledSelection(
-                row["id"], row["selection"], row["answered"], row["unanswered"], row["split"]
+                row["id"], row["doc_path"], row["selection"], row["answered"], row["unanswered"], row["split"]
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BadSelections(f"{path}:{number}: not a labelled selection ({exc})") from None
