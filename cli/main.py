@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cli.output import (
     print_eval,
@@ -171,7 +172,7 @@ def evaluate_selections(path: Path, floor: float, as_json: bool) -> None:
         embeddings, _ = make_embeddings(get_settings())
         result = measure(path, embeddings, floor)
     except (OSError, BadSelections) as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(result))
