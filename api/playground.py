@@ -2,7 +2,7 @@
 
 The playground prints whatever its `stream_log` run streams. The graph streams one state update
 per node — full retrieved passages included — so the playground's endpoints serve a thin view of
-the same graph instead: the answer's tokens as they come (when a chat model answers), the
+the same graph instead: the answer's tokens as they come (a model's, or an extractive answer's sentences), the
 authoritative answer, then its numbered sources with their deep links, all as text. `stream_log`
 exists for the playground only (`PLAYGROUND_ENABLED`); invoke, stream and stream_events keep the
 graph itself. Auth, thread (the playground's cookie), ownership and the one-turn lease are the same
@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langserve import add_routes
 
-from api.streaming import TokenSelector
+from api.streaming import STREAM_MODES, TokenSelector
 from api.turns import DURABILITY, OUTPUT_KEYS
 from graphs.state import TurnInput
 
@@ -28,10 +28,10 @@ def reader_view(graph: Runnable[Any, Any]) -> Runnable[Any, str]:
 
     async def turn_as_text(inputs: dict[str, Any], config: RunnableConfig) -> AsyncIterator[str]:
         tokens, streamed, output = TokenSelector(), "", {}
-        stream = graph.astream(inputs, config, stream_mode=["updates", "messages"], durability=DURABILITY)
+        stream = graph.astream(inputs, config, stream_mode=STREAM_MODES, durability=DURABILITY)
         async for mode, chunk in stream:
-            if mode == "messages":
-                text = tokens.delta(*chunk)
+            if mode in ("messages", "custom"):
+                text = tokens.text(mode, chunk)
             else:
                 text = tokens.drain()
                 for update in chunk.values():

@@ -1,10 +1,12 @@
 """Turning a graph run into the widget's event stream.
 
 Events (DESIGN.md): `metadata {thread_id, run_id, route}` once the route is known, `token {delta}`
-for the answering model call only (tagged `tutor-answer`; the classifier, query rewrite, title and
-summary calls stay silent), `sources {sources}` when the answer's sources are settled, then `done`
-with the graph's whole output, or `error {code, message}`. `done.answer` is authoritative: citation
-markers the model invented are dropped from it, so a client replaces the streamed text with it.
+for the answer only — the answering model call's tokens (tagged `tutor-answer`; the classifier,
+query rewrite, title and summary calls stay silent), or, for an answer no model streams (extractive,
+a decline, a structured reply), its sentences from the custom stream (`graphs.answer_stream`) —
+`sources {sources}` when the answer's sources are settled, then `done` with the graph's whole
+output, or `error {code, message}`. `done.answer` is authoritative: citation markers the model
+invented are dropped from it, so a client replaces the streamed text with it.
 
 Rewrites stream with their protected spans already restored (`⟦C1⟧` never reaches a reader), and a
 rewrite done in several parts at once streams part 0 live and the later parts, in order, when the
@@ -17,12 +19,18 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
+
+from langgraph.types import StreamMode
 
 from chains.answer import ANSWER_TAG
 from chains.protect import put_back
+from graphs.answer_stream import answer_delta
 
 T = TypeVar("T")
+# What a turn is streamed with: node updates, the answering model's tokens, and the answer deltas
+# of nodes that have their answer at once (graphs.answer_stream).
+STREAM_MODES: Final[list[StreamMode]] = ["updates", "messages", "custom"]
 _OPEN = "⟦"
 _MAX_PLACEHOLDER = 12  # longer than any ⟦X123⟧: a lone ⟦ this far back is literal text
 
@@ -59,6 +67,10 @@ class TokenSelector:
     def __init__(self) -> None:
         self.restorers: dict[int, PlaceholderRestorer] = {}
         self.later_parts: dict[int, list[str]] = defaultdict(list)
+
+    def text(self, mode: str, chunk: Any) -> str:
+        """The reader-facing text of one `messages` or `custom` stream item ("" when there is none)."""
+        return self.delta(*chunk) if mode == "messages" else answer_delta(chunk)
 
     def delta(self, chunk: Any, metadata: Mapping[str, Any]) -> str:
         """The text to send now for one streamed model chunk ("" when there is none)."""

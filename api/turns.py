@@ -23,7 +23,7 @@ from sse_starlette import ServerSentEvent
 
 from api.deps import AppContext
 from api.errors import ApiError
-from api.streaming import TaskStream, TokenSelector
+from api.streaming import STREAM_MODES, TaskStream, TokenSelector
 from api.threads import ThreadLease, claim_thread, new_thread_id
 from core.providers import blocked_answer, is_model_error
 from graphs.context import run_config
@@ -118,9 +118,7 @@ def _event(name: str, data: Any) -> ServerSentEvent:
 def start_run(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> TaskStream[Any]:
     """Start the graph run now, from the route handler (see `TaskStream` for why)."""
     config: RunnableConfig = {**turn.config, "run_id": uuid.UUID(turn.run_id)}
-    stream = context.tutor.graph.astream(
-        inputs, config, stream_mode=["updates", "messages"], durability=DURABILITY
-    )
+    stream = context.tutor.graph.astream(inputs, config, stream_mode=STREAM_MODES, durability=DURABILITY)
     return TaskStream(stream)
 
 
@@ -132,8 +130,8 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
     pending = ""  # token text not sent yet: what piled up while the loop was busy goes out as one event
     try:
         async for mode, chunk in run.items():
-            if mode == "messages":
-                pending += tokens.delta(*chunk)
+            if mode in ("messages", "custom"):  # a model's tokens, or a whole answer's sentences
+                pending += tokens.text(mode, chunk)
                 if pending and run.queue.empty():
                     yield _event("token", {"delta": pending})
                     pending = ""

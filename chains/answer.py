@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, Field
 
 from chains.citations import Source, map_citations
 from chains.prompts import ANSWER_HUMAN, ANSWER_SYSTEM, SELECTION_HUMAN, SELECTION_SYSTEM
+from core.providers import is_model_error
 from core.retrieval import Passage
+
+log = logging.getLogger(__name__)
 
 ANSWER_TAG = "tutor-answer"  # tags the model call whose tokens a streaming client should see
 
@@ -48,10 +53,28 @@ async def grounded_answer(
     return map_citations(raw, passages)
 
 
+class SelectionReply(BaseModel):
+    """The model's reply about a highlighted passage: whether it answers, and the answer if so."""
+
+    supported: bool = Field(description="True only if the highlighted passage itself states the answer.")
+    answer: str = Field(description="The answer, from the highlighted passage only; empty if not supported.")
+
+
 async def selection_answer(
     model: BaseChatModel, question: str, selection: str, config: RunnableConfig | None = None
-) -> str:
-    """An answer from the highlighted text alone: no history, no passages in the prompt."""
+) -> SelectionReply | None:
+    """A structured reply from the highlighted text alone (no history, no passages in the prompt),
+    or None when the model's reply is not one (not JSON, a field missing): the caller declines.
+
+    Structured, so that declining never hangs on parsing free text. Not tagged `ANSWER_TAG`: the raw
+    JSON must not stream; the caller streams the answer once it is judged."""
     prompt = ChatPromptTemplate.from_messages([("system", SELECTION_SYSTEM), ("human", SELECTION_HUMAN)])
-    chain = prompt | model.with_config(tags=[ANSWER_TAG]) | StrOutputParser()
-    return await chain.ainvoke({"selection": selection, "question": question}, config)
+    chain = prompt | model.with_structured_output(SelectionReply)
+    try:
+        reply = await chain.ainvoke({"selection": selection, "question": question}, config)
+    except Exception as exc:
+        if is_model_error(exc):
+            raise  # the provider failed: the turn fails as a model error (503), as on every route
+        log.warning("selection reply was not a structured reply (%s)", type(exc).__name__)
+        return None
+    return reply if isinstance(reply, SelectionReply) else None

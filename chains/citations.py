@@ -2,13 +2,14 @@
 
 Models cite passage numbers; readers need stable links. Markers naming no given passage are dropped
 (never invented sources), the rest are renumbered in order of first use so that `[k]` in the answer
-is `sources[k-1]`, and each source carries the sentence of its passage that best supports the answer.
+is `sources[k-1]`, and each source carries the sentence of its passage that the answer cites: the one
+an extractive answer took, or for a model's answer the one sharing most words with the citing text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from typing_extensions import TypedDict
 
@@ -30,8 +31,14 @@ class Source(TypedDict):
     score: float
 
 
-def map_citations(answer: str, passages: Sequence[Passage]) -> tuple[str, list[Source]]:
-    """Renumber valid markers by first use, drop unknown ones, and build the source list."""
+def map_citations(
+    answer: str, passages: Sequence[Passage], quotes: Mapping[int, str] | None = None
+) -> tuple[str, list[Source]]:
+    """Renumber valid markers by first use, drop unknown ones, and build the source list.
+
+    `quotes` (passage index → sentence) is for callers that know which sentence they used (the
+    extractive answer); a model's answer gets, for each passage, its sentence closest to the text
+    that cites it."""
     order: list[int] = []  # passage indexes in order of first citation
 
     def renumber(match: re.Match[str]) -> str:
@@ -46,8 +53,10 @@ def map_citations(answer: str, passages: Sequence[Passage]) -> tuple[str, list[S
 
     mapped = _MARKERS.sub(renumber, answer)
     mapped = _SPACE_BEFORE_PUNCT.sub(r"\1", mapped).strip()
+    quotes = quotes or {}
     sources = [
-        source_for(passages[i], _citing_text(mapped, position + 1)) for position, i in enumerate(order)
+        source_for(passages[i], _citing_text(mapped, position + 1), quotes.get(i))
+        for position, i in enumerate(order)
     ]
     return mapped, sources
 

@@ -3,7 +3,8 @@
 The answer is made of the sentences of the retrieved passages (or of the reader's selection) that are
 closest to the question — by the same embedding model the search uses, plus word overlap — each
 followed by its `[n]` citation. Deterministic, offline, and always grounded: it can only say what
-the book says.
+the book says. For a selection, the best sentence's score is also the evidence that the selection
+answers the question at all (`SELECTION_SUPPORT_FLOOR`, measured by `tutor eval --selections`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class _Candidate:
 def extractive_answer(
     question: str, passages: Sequence[Passage], embeddings: Embeddings, *, max_sentences: int = MAX_SENTENCES
 ) -> tuple[str, list[Source]]:
-    """An answer stitched from the passages' best sentences, with `[n]` citations and sources."""
+    """An answer stitched from the passages' best sentences, with `[n]` citations and sources whose
+    `quote` is the very sentence the answer took from that passage."""
     candidates = [
         _Candidate(i, j, sentence)
         for i, passage in enumerate(passages[:PASSAGES_USED])
@@ -47,19 +49,33 @@ def extractive_answer(
     ]
     if not candidates:
         return "", []
-    chosen = _best(question, candidates, embeddings, max_sentences, per_passage=PER_PASSAGE)
+    chosen = [c for _, c in _best(question, candidates, embeddings, max_sentences, per_passage=PER_PASSAGE)]
     chosen.sort(key=lambda c: (c.passage, c.position))
     answer = " ".join(f"{c.text} [{c.passage + 1}]" for c in chosen)
-    return map_citations(answer, passages)
+    return map_citations(answer, passages, quotes={c.passage: c.text for c in chosen})
 
 
-def best_sentences(question: str, text: str, embeddings: Embeddings, *, max_sentences: int = 3) -> list[str]:
-    """The sentences of one text closest to the question, in text order (the selection route)."""
-    candidates = [_Candidate(0, j, s) for j, s in enumerate(split_sentences(text, min_words=3))]
+@dataclass(frozen=True)
+class SelectionReading:
+    """What the reader's selection says about a question (the selection route without a model)."""
+
+    sentences: list[str]  # the selection's sentences closest to the question, in text order
+    quote: str  # the closest one of them: what a source for this answer quotes
+    support: float  # its score (cosine + word overlap): under the floor, the selection does not answer
+
+
+def read_selection(
+    question: str, text: str, embeddings: Embeddings, *, max_sentences: int = 3
+) -> SelectionReading:
+    """The sentences of one text closest to the question, and how closely the best one matches it."""
+    sentences = split_sentences(text, min_words=3) or [" ".join(text.split())[:500]]
+    candidates = [_Candidate(0, j, s) for j, s in enumerate(sentences) if s]
     if not candidates:
-        return [" ".join(text.split())[:500]] if text.strip() else []
-    chosen = _best(question, candidates, embeddings, max_sentences)
-    return [c.text for c in sorted(chosen, key=lambda c: c.position)]
+        return SelectionReading([], "", 0.0)
+    scored = _best(question, candidates, embeddings, max_sentences)
+    support, top = scored[0]
+    in_order = sorted((c for _, c in scored), key=lambda c: c.position)
+    return SelectionReading([c.text for c in in_order], top.text, round(support, 4))
 
 
 def _best(
@@ -69,7 +85,8 @@ def _best(
     limit: int,
     *,
     per_passage: int | None = None,
-) -> list[_Candidate]:
+) -> list[tuple[float, _Candidate]]:
+    """The best-scoring candidates with their scores, best first."""
     vectors = embeddings.embed_documents([question] + [c.text for c in candidates])
     query, rest = vectors[0], vectors[1:]
     asked = words(question)
@@ -79,15 +96,15 @@ def _best(
         score = _cosine(query, vector) + LEXICAL_WEIGHT * overlap - RANK_PENALTY * candidate.passage
         scored.append((score, candidate))
     scored.sort(key=lambda pair: -pair[0])
-    chosen: list[_Candidate] = []
-    for _, candidate in scored:
+    chosen: list[tuple[float, _Candidate]] = []
+    for score, candidate in scored:
         if len(chosen) == limit:
             break
-        if per_passage and sum(c.passage == candidate.passage for c in chosen) >= per_passage:
+        if per_passage and sum(c.passage == candidate.passage for _, c in chosen) >= per_passage:
             continue
         # Skip near-repeats (chunk overlap repeats sentences across passages).
-        if all(_jaccard(candidate.text, c.text) < 0.6 for c in chosen):
-            chosen.append(candidate)
+        if all(_jaccard(candidate.text, c.text) < 0.6 for _, c in chosen):
+            chosen.append((score, candidate))
     return chosen
 
 

@@ -13,9 +13,17 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cli.doctor import doctor
-from cli.output import print_eval, print_ingest, print_passages, print_turn, progress_bar
+from cli.output import (
+    print_eval,
+    print_ingest,
+    print_passages,
+    print_selection_eval,
+    print_turn,
+    progress_bar,
+)
 from cli.serve import serve
 from cli.token import token
 from core.runtime import open_book_index
@@ -107,6 +115,10 @@ def evaluate(
         Path | None, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")
     ] = None,
     questions: Annotated[Path | None, typer.Option(help="Questions file for the ingested book.")] = None,
+    selections: Annotated[
+        Path | None,
+        typer.Option(help="Labelled selections file: precision/recall of the selection route's declines."),
+    ] = None,
     sentence_vectors: Annotated[
         bool,
         typer.Option(
@@ -117,12 +129,17 @@ def evaluate(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Retrieval quality (nDCG@10, Recall@5/10/100, MRR@10) and latency of each search mode."""
+    """Retrieval quality (nDCG@10, Recall@5/10/100, MRR@10) and latency of each search mode; with
+    --selections, how well the selection route (without a chat model) declines what a selection does
+    not say."""
     from ingest import evaluate as ev
 
-    if (beir is None) == (questions is None):
-        raise typer.BadParameter("give exactly one of --beir DIR or --questions FILE")
+    if sum(option is not None for option in (beir, questions, selections)) != 1:
+        raise typer.BadParameter("give exactly one of --beir DIR, --questions FILE or --selections FILE")
     settings = get_settings()
+    if selections is not None:
+        evaluate_selections(selections, settings.selection_support_floor, as_json)
+        return
 
     async def main() -> dict[str, Any]:
         async with open_book_index(settings) as index:
@@ -145,6 +162,24 @@ def evaluate(
         typer.echo(json.dumps(result))
     else:
         print_eval(result)
+
+
+def evaluate_selections(path: Path, floor: float, as_json: bool) -> None:
+    """Scores the labelled selections with the embedding model alone: no database, no index."""
+    from core.providers import make_embeddings
+    from ingest.selection_eval import BadSelections
+    from ingest.selection_eval import evaluate_selections as measure
+
+    try:
+        embeddings, _ = make_embeddings(get_settings())
+        result = measure(path, embeddings, floor)
+    except (OSError, BadSelections) as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        print_selection_eval(result)
 
 
 @app.command()

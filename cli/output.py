@@ -80,6 +80,23 @@ def print_eval(result: dict[str, Any]) -> None:
     out.print(table)
 
 
+def print_selection_eval(result: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Selection route declines ({result['selections']} selections, floor {result['floor']}, "
+        f"tune split alone picks {result['tuned_floor']})"
+    )
+    for column in ("split", "questions", "declined", "precision", "recall", "F1"):
+        table.add_column(column, justify="right")
+    for r in result["reports"]:
+        table.add_row(
+            r["split"],
+            str(r["questions"]),
+            str(r["declined"]),
+            *(f"{r[k]:.3f}" for k in ("precision", "recall", "f1")),
+        )
+    out.print(table)
+
+
 def print_turn(output: dict[str, Any]) -> None:
     if output.get("error"):
         out.print(f"[bold red]{escape(output['error']['message'])}[/]")

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         description="Cosine similarity the best passage must reach, else the tutor says the book does not "
         "cover the question (tuned for the local model; hosted models may want another value).",
     )
+    selection_support_floor: float = Field(
+        default=0.47,
+        description="Without a chat model: the score (cosine + word overlap) the selection's best sentence "
+        "must reach for the question, else the tutor says the selected text does not cover it "
+        "(tuned on book/selections.jsonl: `tutor eval --selections`).",
+    )
     window_messages: int = Field(default=10, ge=2, description="Messages of history the model sees.")
     glossary_path: Path = Field(
         default=Path("book/glossary.txt"), description="Technical terms kept intact by translation."

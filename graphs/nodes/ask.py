@@ -13,6 +13,7 @@ from chains.condense import condense
 from chains.extractive import extractive_answer
 from chains.rewrite import language_name
 from core.retrieval import Passage
+from graphs.answer_stream import stream_answer
 from graphs.context import TutorServices
 from graphs.state import TutorState
 
@@ -52,11 +53,14 @@ async def answer(state: TutorState, config: RunnableConfig, *, services: TutorSe
     best = max((p.similarity or 0.0 for p in passages), default=0.0)
     supported = passages if best >= services.settings.relevance_floor else []
     if not supported:
-        return {"answer": NOT_COVERED.get(language, NOT_COVERED["en"]), "sources": [], "grounded": False}
+        decline = NOT_COVERED.get(language, NOT_COVERED["en"])
+        stream_answer(decline)
+        return {"answer": decline, "sources": [], "grounded": False}
     if services.chat_model is None:
         text, sources = await asyncio.to_thread(
             extractive_answer, state["query"], supported, services.embeddings
         )
+        stream_answer(text)  # no model streams it: its sentences go out as tokens all the same
     else:
         text, sources = await grounded_answer(
             services.chat_model,

@@ -93,3 +93,53 @@ async def test_translation_streams_with_protected_spans_restored(make_api: Any, 
     done = events[-1].data
     assert done["language"] == "ur" and "`ros2 topic list`" in done["answer"]
     assert "https://docs.ros.org/en/rolling/" in done["answer"]
+
+
+NODE_SELECTION = (
+    "A node is a single, focused participant in a ROS 2 system, typically responsible for one job such "
+    "as reading a camera, estimating the robot's position or driving the motors of one leg. Nodes are "
+    "usually separate operating-system processes, although several nodes can share a process when "
+    "performance matters."
+)
+SELECTION_TURNS = [  # (body, grounded): one the selection answers, one it does not
+    ({"message": "Can several nodes run in one process?", "selected_text": NODE_SELECTION}, True),
+    (
+        {
+            "message": "What Quality of Service settings does a subscriber need?",
+            "selected_text": NODE_SELECTION,
+        },
+        False,
+    ),
+]
+EVENT_ORDER = ["metadata", "token", "sources", "done"]  # the same for every route and mode
+
+
+def event_order(events: list[Any]) -> list[str]:
+    """Event names with runs of `token` (however the deltas were coalesced) counted once."""
+    names = [event.name for event in events]
+    return [name for i, name in enumerate(names) if i == 0 or name != "token" or names[i - 1] != "token"]
+
+
+async def test_extractive_answers_stream_as_tokens(make_api: Any) -> None:
+    api = await make_api()
+    client = api.client()
+    for body, grounded in [(QUESTION, True), *SELECTION_TURNS]:
+        _, events = await collect(client, "/chat/stream", json=body)
+        assert event_order(events) == EVENT_ORDER, [e.name for e in events]
+        done = events[-1].data
+        streamed = "".join(event.data["delta"] for event in events if event.name == "token")
+        assert streamed == done["answer"] and done["grounded"] is grounded
+        assert events[-2].data["sources"] == done["sources"]
+
+
+async def test_structured_selection_replies_stream_as_tokens(make_api: Any, fake_openai: Any) -> None:
+    api = await make_api(make_chat_model(fake_openai))
+    for (body, grounded), supported in zip(SELECTION_TURNS, (True, False), strict=True):
+        fake_openai.responder = tutor_responder(
+            selection_supported=supported, selection_answer="Yes. Several nodes can share a process."
+        )
+        _, events = await collect(api.client(), "/chat/stream", json=body)
+        assert event_order(events) == EVENT_ORDER, [e.name for e in events]
+        streamed = "".join(event.data["delta"] for event in events if event.name == "token")
+        assert streamed == events[-1].data["answer"] and "{" not in streamed  # the answer, not the JSON
+        assert events[-1].data["grounded"] is grounded

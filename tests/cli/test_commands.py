@@ -81,6 +81,27 @@ def test_eval_on_a_beir_folder(env: dict[str, str], tmp_path: Path) -> None:
     assert json.loads(out)["ingest"]["embedded"] == 0
 
 
+def test_eval_selections_reports_declines_per_split(env: dict[str, str], tmp_path: Path) -> None:
+    selection = "Lidar measures range by timing laser pulses. It is used for mapping."
+    rows = [
+        {"id": f"s{i}", "doc_path": "x.md", "selection": selection, "split": split,
+         "answered": "How does lidar measure range?", "unanswered": "How much does a gearbox weigh?"}
+        for i, split in enumerate(("tune", "test"))
+    ]  # fmt: skip
+    path = tmp_path / "selections.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    code, out, _ = invoke("eval", "--selections", str(path), "--json")
+    assert code == 0, out
+    result = json.loads(out)
+    assert [r["split"] for r in result["reports"]] == ["tune", "test", "all"]
+    assert result["reports"][2] == {
+        "split": "all", "questions": 4, "declined": 2, "precision": 1.0, "recall": 1.0, "f1": 1.0
+    }  # fmt: skip
+    path.write_text('{"id": "s1", "selection": "no questions"}\n')
+    code, _, err = invoke("eval", "--selections", str(path))
+    assert code == 2 and "selections.jsonl:1" in err and "Traceback" not in err
+
+
 def test_bad_paths_are_clear_errors(env: dict[str, str], tmp_path: Path) -> None:
     code, _, err = invoke("ingest", str(tmp_path / "nope"))
     assert code == 2 and "nope" in err and "Traceback" not in err

@@ -57,6 +57,7 @@ def tutor_responder(
     answer: str = "Topics carry streams of messages [1].",
     condense: dict[str, str] | None = None,
     selection_answer: str = "From the selection: yes.",
+    selection_supported: bool = True,
     rewrite: str | None = None,
 ) -> Callable[[CapturedRequest], Reply | None]:
     """Scripted replies for each of the tutor's model calls, told apart by their system prompts."""
@@ -69,8 +70,8 @@ def tutor_responder(
             return Json(condense or {"query": request.last_user_text, "language": "en"})
         if "patient tutor for a textbook" in system:
             return Text(answer)
-        if "highlighted a passage" in system:
-            return Text(selection_answer)
+        if "highlighted a passage" in system:  # a structured reply: does the selection answer?
+            return Json({"supported": selection_supported, "answer": selection_answer})
         if "short title" in system:
             return Text("ROS 2 topics")
         if "running summary" in system:
