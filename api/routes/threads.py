@@ -18,8 +18,11 @@ from api.threads import (
     rename_thread,
     thread_messages,
 )
+from graphs.state import NulFreeStr
 
 router = APIRouter(prefix="/threads", tags=["threads"])
+# Far beyond any reader's thread count, and far below Postgres' bigint (an offset of 2^63 was a 500).
+MAX_OFFSET = 1_000_000
 
 
 class ThreadSummary(BaseModel):
@@ -51,14 +54,14 @@ class ThreadDetail(BaseModel):
 
 class TitleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=200)
+    title: NulFreeStr = Field(min_length=1, max_length=200)
 
 
 class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seq: int = Field(ge=1, description="The assistant message rated (its `seq` in GET /threads/{id}).")
     rating: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=2000)
+    comment: NulFreeStr | None = Field(None, max_length=2000)
 
 
 @router.get("")
@@ -66,7 +69,7 @@ async def get_threads(
     context: Ctx,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[ThreadSummary]:
     """The caller's threads, most recently active first."""
     return [ThreadSummary(**row) for row in await list_threads(context.db, user, limit, offset)]
