@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from api.deps import authenticate, get_context, thread_header
 from api.errors import ApiError
 from api.middleware import THREAD_COOKIE
+from api.openapi import tutor_openapi
 from api.threads import claim_thread, discard_unused_thread, new_thread_id
 from api.turns import Turn, open_turn
 from graphs.state import TurnInput
@@ -128,3 +130,6 @@ def add_tutor_routes(app: FastAPI, graph: Runnable[Any, Any], *, playground: boo
         per_req_config_modifier=server_config,
         dependencies=[Depends(hold_turn)],
     )
+    # LangServe documents its routes itself; their docs are corrected from our error table.
+    app.openapi = partial(tutor_openapi, app, PATH)  # type: ignore[method-assign]
+    app.openapi_schema = None

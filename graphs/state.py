@@ -62,7 +62,7 @@ class TurnOutput(TypedDict):
     answer: str
     route: Route
     sources: list[Source]
-    language: str  # BCP-47 of the answer
+    language: str | None  # BCP-47 of the answer; None when `error` is set instead
     grounded: bool  # False when the tutor declined for lack of support in the book
     thread_id: str
     verified_selection: bool | None  # selection route: does the highlighted text occur in the book?

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import quota
 from api.deps import AppContext, Ctx, CurrentUser
 from api.errors import ApiError, not_found
+from api.openapi import error_responses
 from api.turns import model_unavailable
 from chains import rewrite
 from chains.retriever import page_doc_path
@@ -30,7 +31,7 @@ from core.profile import LanguageCode, LearnerProfile
 from core.providers import is_model_error
 from graphs.nodes.rewrite import DEFAULT_LANGUAGE, needs_model
 
-router = APIRouter(tags=["rewrite"])
+router = APIRouter(tags=["rewrite"], responses=error_responses(400, 401, 404, 409, 422, 429, 503))
 log = logging.getLogger(__name__)
 MAX_CONTENT_CHARS = 100_000
 # Part of every cache key: bump it when prompts or the stored shape change, and old entries stop matching.
