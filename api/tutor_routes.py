@@ -63,10 +63,15 @@ class RunRequest(BaseModel):
 async def check_run_body(request: Request) -> None:
     """Refuse a body the run would refuse, before a thread is created or the model is asked.
 
-    Same answers as FastAPI's own routes: not JSON → 422 `json_invalid`; undecodable (not UTF-8,
-    nested too deep for the parser) → 400. Parsing here also keeps those inputs away from
-    LangServe's `request.json()`, which turns them into 500s. Starlette caches the body, so
-    LangServe reads the same bytes afterwards."""
+    Same answers as FastAPI's own routes: another content type than JSON, or a body that is not
+    JSON → 422; undecodable (not UTF-8, nested too deep for the parser) → 400. Parsing here also
+    keeps those inputs away from LangServe's `request.json()`, which turns them into 500s.
+    Starlette caches the body, so LangServe reads the same bytes afterwards."""
+    content_type = request.headers.get("content-type") or "application/json"  # FastAPI's default too
+    media_type = content_type.partition(";")[0].strip().lower()
+    if not (media_type == "application/json" or media_type.endswith("+json")):
+        error = {"loc": ("body",), "msg": "Send the body as application/json.", "type": "content_type"}
+        raise RequestValidationError([error])
     raw = await request.body()
     try:
         body = json.loads(raw)

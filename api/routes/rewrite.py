@@ -30,6 +30,7 @@ from core.language import detect_language
 from core.profile import LanguageCode, LearnerProfile
 from core.providers import is_model_error
 from graphs.nodes.rewrite import DEFAULT_LANGUAGE, needs_model
+from graphs.state import NulFreeStr
 
 router = APIRouter(tags=["rewrite"], responses=error_responses(400, 401, 404, 409, 422, 429, 503))
 log = logging.getLogger(__name__)
@@ -46,9 +47,9 @@ _STORE = (
 class RewriteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: str | None = Field(None, max_length=MAX_CONTENT_CHARS, description="Markdown to rewrite.")
+    content: NulFreeStr | None = Field(None, max_length=MAX_CONTENT_CHARS, description="Markdown to rewrite.")
     # e.g. `module-1-ros2/ros2-communication`, `/docs/module-1-ros2/…` or a full URL; `content` wins.
-    page: str | None = Field(
+    page: NulFreeStr | None = Field(
         None, max_length=2_000, description="Doc path or URL; its chapter is the subject."
     )
 
