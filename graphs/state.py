@@ -96,7 +96,7 @@ class TutorState(TypedDict, total=False):
     # --- output ---
     answer: str
     sources: list[Source]
-    language: str
+    language: str | None
     grounded: bool
     thread_id: str
     verified_selection: bool | None
