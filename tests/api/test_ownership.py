@@ -22,7 +22,15 @@ from hypothesis import strategies as st
 EXAMPLES = 12
 READERS = ("alice", "bob", "anonymous")
 # Routes that run a turn; how each names a thread: header, or `thread_id` in the body.
-TURN_ROUTES = ("/chat", "/chat-body-thread", "/chat/stream", "/tutor/invoke", "/tutor/stream", "/tutor/stream_events")
+TURN_ROUTES = (
+    "/chat",
+    "/chat-body-thread",
+    "/chat/stream",
+    "/tutor/invoke",
+    "/tutor/stream",
+    "/tutor/stream_events",
+    "/tutor/stream_log",
+)
 ACTIONS = ("start", "start-own-id", "continue", "read", "list", "rename", "rate", "delete")
 
 
@@ -131,7 +139,8 @@ def run_step(readers: Readers, world: World, step: Step) -> None:
         if visible:
             world.threads[picked].title = title
     elif step.action == "rate":
-        response = client.post(f"/threads/{picked}/feedback", json={"seq": 2, "rating": "up"}, headers=headers)
+        rating = {"seq": 2, "rating": "up"}
+        response = client.post(f"/threads/{picked}/feedback", json=rating, headers=headers)
         if user is None:
             expected = 401
         elif not visible:
