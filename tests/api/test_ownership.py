@@ -19,7 +19,7 @@ import httpx
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-EXAMPLES = 12
+EXAMPLES = 8
 READERS = ("alice", "bob", "anonymous")
 # Routes that run a turn; how each names a thread: header, or `thread_id` in the body.
 TURN_ROUTES = (
@@ -70,7 +70,7 @@ steps = st.lists(
         st.sampled_from(TURN_ROUTES),
     ),
     min_size=4,
-    max_size=12,
+    max_size=10,
 )
 
 
