@@ -71,6 +71,7 @@ MALFORMED_BODIES: list[tuple[str, bytes, str | None, int]] = [
     ("multipart", b"--x\r\n\r\nhi\r\n--x--", "multipart/form-data; boundary=x", 422),
     ("nested-10000-deep", b'{"a":' + b"[" * 10_000 + b"]" * 10_000 + b"}", "application/json", 400),
     ("invalid-utf8", b'{"message": "caf\xc3\x28 \xff\xfe"}', "application/json", 400),
+    ("int-5000-digits", b'{"a": ' + b"9" * 5000 + b"}", "application/json", 400),  # int() refuses it
     ("json-array", b"[]", "application/json", 422),
     ("json-null", b"null", "application/json", 422),
     ("json-string", b'"hello"', "application/json", 422),
