@@ -63,9 +63,14 @@ Ctx = Annotated[AppContext, Depends(get_context)]
 async def authenticate(request: Request, context: AppContext) -> str | None:
     """The verified user of the request; None for an anonymous request when that is allowed.
 
-    A present but bad Authorization header is always a 401, never a silent downgrade to anonymous."""
+    A present but bad Authorization header is always a 401, never a silent downgrade to anonymous.
+    So is a second one: which of two credentials counts is not something to guess (a valid token
+    followed by junk would otherwise run as the first one's user)."""
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        raise UNAUTHORIZED
     try:
-        user = await context.auth.authenticate(request.headers.get("authorization"))
+        user = await context.auth.authenticate(values[0] if values else None)
     except AuthError:
         raise UNAUTHORIZED from None
     if user is None and not context.settings.allow_anonymous:
@@ -88,5 +93,8 @@ CurrentUser = Annotated[str, Depends(required_user)]
 
 
 def thread_header(request: Request) -> str | None:
-    """The thread a client names in `X-Thread-Id` (None when absent or blank)."""
-    return request.headers.get("x-thread-id", "").strip() or None
+    """The thread a client names in `X-Thread-Id` (None when absent or blank); 400 for two of them."""
+    values = request.headers.getlist("x-thread-id")
+    if len(values) > 1:
+        raise ApiError(400, "invalid_thread_id", "Send at most one X-Thread-Id header.")
+    return (values[0].strip() or None) if values else None

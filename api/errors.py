@@ -58,15 +58,23 @@ def error_response(
 
 
 def validation_details(errors: Any) -> list[dict[str, Any]]:
-    """Where and what, never the offending value (it may be a reader's selection or a token)."""
-    return [
-        {
-            "loc": [str(part) for part in error.get("loc", ())],
-            "msg": error.get("msg", ""),
-            "type": error.get("type"),
-        }
-        for error in errors
-    ]
+    """Where and what, never the offending value (it may be a reader's selection or a token).
+
+    Errors are pydantic's dicts, except that LangServe raises some as bare strings
+    (`RequestValidationError(errors=["Invalid JSON body"])`): those become a detail about the body."""
+    details: list[dict[str, Any]] = []
+    for error in errors:
+        if not isinstance(error, dict):
+            details.append({"loc": ["body"], "msg": str(error), "type": "invalid_body"})
+            continue
+        details.append(
+            {
+                "loc": [str(part) for part in error.get("loc", ())],
+                "msg": error.get("msg", ""),
+                "type": error.get("type"),
+            }
+        )
+    return details
 
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:

@@ -41,19 +41,36 @@ def _visible(owner: str | None, user: str | None) -> bool:
     return owner is None or owner == user
 
 
-async def claim_thread(db: Database, thread_id: str, user: str | None) -> None:
-    """Create the thread for `user` if it is new; 404 if it exists and is not theirs."""
+async def claim_thread(db: Database, thread_id: str, user: str | None) -> bool:
+    """Create the thread for `user` if it is new; 404 if it exists and is not theirs.
+
+    True when this call created the row, so a caller whose turn then does not run can take it back
+    (`discard_unused_thread`) instead of leaving an empty thread in the reader's list."""
     check_thread_id(thread_id)
     async with db.pool.connection() as conn:
-        await conn.execute(
-            "INSERT INTO threads (thread_id, user_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (thread_id, user),
-        )
+        inserted = await (
+            await conn.execute(
+                "INSERT INTO threads (thread_id, user_id) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+                " RETURNING thread_id",
+                (thread_id, user),
+            )
+        ).fetchone()
         row = await (
             await conn.execute("SELECT user_id FROM threads WHERE thread_id = %s", (thread_id,))
         ).fetchone()
     if row is None or not _visible(row["user_id"], user):
         raise not_found()
+    return inserted is not None
+
+
+async def discard_unused_thread(db: Database, checkpointer: BaseCheckpointSaver[Any], thread_id: str) -> None:
+    """Delete a thread that holds no messages (its only turn was refused before it ran)."""
+    async with db.pool.connection() as conn:
+        used = await (
+            await conn.execute("SELECT 1 FROM thread_messages WHERE thread_id = %s LIMIT 1", (thread_id,))
+        ).fetchone()
+    if used is None:
+        await delete_thread(db, checkpointer, thread_id)
 
 
 async def owned_thread(db: Database, thread_id: str, user: str | None) -> dict[str, Any]:

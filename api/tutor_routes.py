@@ -13,19 +13,26 @@ playground continues across questions (a new browser session starts a new thread
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from langchain_core.runnables import Runnable, RunnableConfig
 from langserve import add_routes
 from langserve.server import EndpointName
+from pydantic import BaseModel, ValidationError
 
 from api.deps import authenticate, get_context, thread_header
 from api.errors import ApiError
 from api.middleware import THREAD_COOKIE
+from api.openapi import tutor_openapi
 from api.playground import add_playground_routes
+from api.threads import claim_thread, discard_unused_thread, new_thread_id
 from api.turns import Turn, open_turn
+from graphs.state import TurnInput
 
 PATH = "/tutor"
 RUN_ENDPOINTS = ("/invoke", "/stream", "/stream_log", "/stream_events")
@@ -45,23 +52,67 @@ def _from_playground(request: Request) -> bool:
     return f"{PATH}/playground" in referer
 
 
+class RunRequest(BaseModel):
+    """The part of a run endpoint's body checked before any thread is touched: the turn itself.
+    LangServe validates the whole request again (and `config` in full) when it runs."""
+
+    input: TurnInput
+    config: dict[str, Any] | None = None
+
+
+async def check_run_body(request: Request) -> None:
+    """Refuse a body the run would refuse, before a thread is created or the model is asked.
+
+    Same answers as FastAPI's own routes: another content type than JSON, or a body that is not
+    JSON → 422; undecodable (not UTF-8, nested too deep for the parser) → 400. Parsing here also
+    keeps those inputs away from LangServe's `request.json()`, which turns them into 500s.
+    Starlette caches the body, so LangServe reads the same bytes afterwards."""
+    content_type = request.headers.get("content-type") or "application/json"  # FastAPI's default too
+    media_type = content_type.partition(";")[0].strip().lower()
+    if not (media_type == "application/json" or media_type.endswith("+json")):
+        error = {"loc": ("body",), "msg": "Send the body as application/json.", "type": "content_type"}
+        raise RequestValidationError([error])
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError:
+        error = {"loc": ("body",), "msg": "The body is not a JSON document.", "type": "json_invalid"}
+        raise RequestValidationError([error]) from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise HTTPException(400, "There was an error parsing the body") from None
+    try:
+        RunRequest.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
 async def hold_turn(request: Request) -> AsyncIterator[None]:
-    """Route dependency: for run endpoints, authenticate, claim the thread and hold its lease until
-    the response is complete (FastAPI runs the code after `yield` once the response is sent)."""
+    """Route dependency: for run endpoints, check the body, authenticate, claim the thread and hold
+    its lease until the response is complete (FastAPI runs the code after `yield` once the response
+    is sent). A thread this request created is taken back if the run is refused before it starts."""
     if request.method != "POST" or not request.url.path.endswith(RUN_ENDPOINTS):
         yield
         return
     context = get_context(request)
     user = await authenticate(request, context)
+    await check_run_body(request)
     thread_id = thread_header(request)
     if thread_id is None and _from_playground(request):
         thread_id = request.cookies.get(THREAD_COOKIE)
         request.state.thread_cookie = True
+    thread_id = thread_id or new_thread_id()
+    # Claimed here to learn whether this request created the thread (open_turn claims it again: a no-op).
+    created = await claim_thread(context.db, thread_id, user)
     turn = await open_turn(context, thread_id, user)
     request.state.thread_id = turn.thread_id
     request.state.turn = turn
     try:
         yield
+    except Exception:
+        # LangServe refused the request after all (e.g. a bad `config` or config hash): no turn ran.
+        if created:
+            await discard_unused_thread(context.db, context.tutor.checkpointer, thread_id)
+        raise
     finally:
         await turn.lease.release()
 
@@ -86,3 +137,6 @@ def add_tutor_routes(app: FastAPI, graph: Runnable[Any, Any], *, playground: boo
     add_routes(app, graph, enabled_endpoints=ALWAYS, **same_rules)
     if playground:
         add_playground_routes(app, graph, **same_rules)
+    # LangServe documents its routes itself; their docs are corrected from our error table.
+    app.openapi = partial(tutor_openapi, app, PATH)  # type: ignore[method-assign]
+    app.openapi_schema = None

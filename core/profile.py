@@ -34,7 +34,8 @@ def normalize_language_tag(value: str) -> str:
         canonical.append(part.title() if len(part) == 4 and part.isalpha() else part.upper())
     tag = "-".join(canonical)
     if not LANGUAGE_TAG.match(tag):
-        raise ValueError(f"not a BCP-47 language tag like 'ur', 'en-GB' or 'zh-Hans': {value!r}")
+        # The value is not repeated: validation messages go back to the client (api.errors).
+        raise ValueError("not a BCP-47 language tag like 'ur', 'en-GB' or 'zh-Hans'")
     return tag
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from typing_extensions import TypedDict  # typing.TypedDict breaks LangServe's add_routes on 3.11
 
 from chains.citations import Source
@@ -19,6 +19,10 @@ from chains.citations import Source
 Mode = Literal["auto", "ask", "selection", "personalize", "translate"]
 Route = Literal["ask", "selection", "personalize", "translate"]
 BCP47 = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+# Text a client sends, minus the NUL character: Postgres refuses it in a text column, so it would
+# fail only when the turn is stored — after the model was paid for. As a pattern it is also in the
+# JSON schema, so clients (and schema-driven test tools) know. Use it for every client text field.
+NulFreeStr = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
 def _optional_as_omittable(schema: dict[str, Any]) -> None:
@@ -42,18 +46,20 @@ class TurnInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_optional_as_omittable)
 
-    message: str = Field(min_length=1, max_length=8000, description="The reader's question or request.")
+    message: NulFreeStr = Field(
+        min_length=1, max_length=8000, description="The reader's question or request."
+    )
     mode: Mode = Field("auto", description="Force a route; `auto` lets the tutor decide.")
-    selected_text: str | None = Field(
+    selected_text: NulFreeStr | None = Field(
         None, max_length=20_000, description="Text the reader highlighted: answer from it only."
     )
-    page: str | None = Field(
+    page: NulFreeStr | None = Field(
         None, max_length=2_000, description="Doc path or URL of the page the reader is on."
     )
     target_language: str | None = Field(
         None, pattern=BCP47, max_length=35, description="BCP-47 language for translation, e.g. `ur`."
     )
-    content: str | None = Field(
+    content: NulFreeStr | None = Field(
         None,
         max_length=100_000,
         description="Text to personalize or translate (else the selection, "
@@ -72,7 +78,7 @@ class TurnOutput(TypedDict):
     answer: str
     route: Route
     sources: list[Source]
-    language: str  # BCP-47 of the answer
+    language: str | None  # BCP-47 of the answer; None when `error` is set instead
     grounded: bool  # False when the tutor declined for lack of support in the book
     thread_id: str
     verified_selection: bool | None  # selection route: does the highlighted text occur in the book?
@@ -106,7 +112,7 @@ class TutorState(TypedDict, total=False):
     # --- output ---
     answer: str
     sources: list[Source]
-    language: str
+    language: str | None
     grounded: bool
     thread_id: str
     verified_selection: bool | None

@@ -9,6 +9,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from api.deps import Ctx, OptionalUser, thread_header
+from api.openapi import SSE_RESPONSE, error_responses
 from api.turns import (
     ChatRequest,
     chat_response,
@@ -20,7 +21,7 @@ from api.turns import (
     turn_events,
 )
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], responses=error_responses(400, 401, 404, 409, 422, 503))
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -34,7 +35,7 @@ async def chat(body: ChatRequest, request: Request, context: Ctx, user: Optional
     return chat_response(output)
 
 
-@router.post("/chat/stream", response_class=EventSourceResponse)
+@router.post("/chat/stream", response_class=EventSourceResponse, responses={200: SSE_RESPONSE})
 async def chat_stream(
     body: ChatRequest, request: Request, context: Ctx, user: OptionalUser
 ) -> EventSourceResponse:

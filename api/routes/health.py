@@ -10,8 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Ctx
+from api.openapi import error_responses
 
-router = APIRouter(tags=["health"])
+# 503 carries the health body itself (status "unavailable"), not the error shape.
+router = APIRouter(
+    tags=["health"],
+    responses={**error_responses(), 503: {"description": "Postgres or Qdrant is not answering."}},
+)
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 3.0  # seconds per dependency: a health check must answer even when one hangs
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Ctx, CurrentUser
+from api.openapi import error_responses
 from core.profile import LearnerProfile
 
-router = APIRouter(prefix="/profile", tags=["profile"])
+router = APIRouter(prefix="/profile", tags=["profile"], responses=error_responses(400, 401, 422, 503))
 
 
 @router.get("")

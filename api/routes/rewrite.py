@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import quota
 from api.deps import AppContext, Ctx, CurrentUser
 from api.errors import ApiError, not_found
+from api.openapi import error_responses
 from api.turns import model_unavailable
 from chains import rewrite
 from chains.retriever import page_doc_path
@@ -29,8 +30,9 @@ from core.language import detect_language
 from core.profile import LanguageCode, LearnerProfile
 from core.providers import is_model_error
 from graphs.nodes.rewrite import DEFAULT_LANGUAGE, needs_model
+from graphs.state import NulFreeStr
 
-router = APIRouter(tags=["rewrite"])
+router = APIRouter(tags=["rewrite"], responses=error_responses(400, 401, 404, 409, 422, 429, 503))
 log = logging.getLogger(__name__)
 MAX_CONTENT_CHARS = 100_000
 # Part of every cache key: bump it when prompts or the stored shape change, and old entries stop matching.
@@ -45,9 +47,9 @@ _STORE = (
 class RewriteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: str | None = Field(None, max_length=MAX_CONTENT_CHARS, description="Markdown to rewrite.")
+    content: NulFreeStr | None = Field(None, max_length=MAX_CONTENT_CHARS, description="Markdown to rewrite.")
     # e.g. `module-1-ros2/ros2-communication`, `/docs/module-1-ros2/…` or a full URL; `content` wins.
-    page: str | None = Field(
+    page: NulFreeStr | None = Field(
         None, max_length=2_000, description="Doc path or URL; its chapter is the subject."
     )
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Ctx, CurrentUser, OptionalUser
 from api.errors import ApiError, not_found
+from api.openapi import error_responses
 from api.threads import (
     ThreadLease,
     delete_thread,
@@ -18,8 +19,11 @@ from api.threads import (
     rename_thread,
     thread_messages,
 )
+from graphs.state import NulFreeStr
 
 router = APIRouter(prefix="/threads", tags=["threads"])
+# Far beyond any reader's thread count, and far below Postgres' bigint (an offset of 2^63 was a 500).
+MAX_OFFSET = 1_000_000
 
 
 class ThreadSummary(BaseModel):
@@ -51,28 +55,28 @@ class ThreadDetail(BaseModel):
 
 class TitleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=200)
+    title: NulFreeStr = Field(min_length=1, max_length=200)
 
 
 class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seq: int = Field(ge=1, description="The assistant message rated (its `seq` in GET /threads/{id}).")
     rating: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=2000)
+    comment: NulFreeStr | None = Field(None, max_length=2000)
 
 
-@router.get("")
+@router.get("", responses=error_responses(401, 422, 503))
 async def get_threads(
     context: Ctx,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[ThreadSummary]:
     """The caller's threads, most recently active first."""
     return [ThreadSummary(**row) for row in await list_threads(context.db, user, limit, offset)]
 
 
-@router.get("/{thread_id}")
+@router.get("/{thread_id}", responses=error_responses(401, 404, 422, 503))
 async def get_thread(thread_id: str, context: Ctx, user: OptionalUser) -> ThreadDetail:
     row = await owned_thread(context.db, thread_id, user)
     messages = [Message(**m) for m in await thread_messages(context.db, thread_id)]
@@ -81,14 +85,14 @@ async def get_thread(thread_id: str, context: Ctx, user: OptionalUser) -> Thread
     )
 
 
-@router.patch("/{thread_id}")
+@router.patch("/{thread_id}", responses=error_responses(400, 401, 404, 422, 503))
 async def patch_thread(thread_id: str, body: TitleUpdate, context: Ctx, user: OptionalUser) -> dict[str, str]:
     await owned_thread(context.db, thread_id, user)
     await rename_thread(context.db, thread_id, body.title.strip())
     return {"thread_id": thread_id, "title": body.title.strip()}
 
 
-@router.delete("/{thread_id}", status_code=204)
+@router.delete("/{thread_id}", status_code=204, responses=error_responses(401, 404, 409, 422, 503))
 async def remove_thread(thread_id: str, context: Ctx, user: OptionalUser) -> Response:
     """Deletes checkpoints and transcript. Waits for (or 409s on) a turn still running on it."""
     await owned_thread(context.db, thread_id, user)
@@ -102,7 +106,7 @@ async def remove_thread(thread_id: str, context: Ctx, user: OptionalUser) -> Res
     return Response(status_code=204)
 
 
-@router.post("/{thread_id}/feedback", status_code=201)
+@router.post("/{thread_id}/feedback", status_code=201, responses=error_responses(400, 401, 404, 422, 503))
 async def post_feedback(thread_id: str, body: Feedback, context: Ctx, user: CurrentUser) -> dict[str, Any]:
     """Thumbs up/down (and a comment) on one answer; a later rating of the same answer replaces it."""
     await owned_thread(context.db, thread_id, user)

@@ -48,7 +48,7 @@ async def answer(state: TutorState, config: RunnableConfig, *, services: TutorSe
     best of them is below the relevance floor. The floor judges the question, not each passage: a
     section that answers in other words than the question's can score under it while the best
     passage clears it (on the sample book, dropping such passages lost a gold section)."""
-    language = state.get("language", "en")
+    language = state.get("language") or "en"
     passages = [Passage(**p) for p in state.get("passages", [])]
     best = max((p.similarity or 0.0 for p in passages), default=0.0)
     supported = passages if best >= services.settings.relevance_floor else []

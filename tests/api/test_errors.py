@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from typing import Any
 
-import jwt
 import pytest
 
 QUESTION = {"message": "What does a ROS 2 topic do?"}
-UNAUTHORIZED = {"error": {"code": "unauthorized", "message": "Missing or invalid credentials."}}
 
 
 async def test_bodies_above_the_limit_are_413(make_api: Any) -> None:
@@ -58,32 +55,6 @@ async def test_unknown_routes_and_methods(make_api: Any) -> None:
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_thread_id"
 
 
-@pytest.mark.parametrize(
-    "authorization",
-    ["Bearer not.a.jwt", "Basic YWxpY2U6c2VjcmV0", "Bearer", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0."],
-)
-async def test_bad_credentials_are_the_same_401_everywhere(make_api: Any, authorization: str) -> None:
-    api = await make_api()
-    client = api.client(headers={"Authorization": authorization})
-    for response in [
-        await client.post("/chat", json=QUESTION),  # even where anonymous would be allowed
-        await client.post("/chat/stream", json=QUESTION),
-        await client.post("/tutor/invoke", json={"input": QUESTION}),
-        await client.get("/threads"),
-        await client.get("/profile"),
-    ]:
-        assert response.status_code == 401 and response.json() == UNAUTHORIZED
-
-
-async def test_expired_token_is_401(make_api: Any) -> None:
-    api = await make_api()
-    now = int(time.time())
-    claims = {"sub": "alice", "iat": now - 3600, "exp": now - 120}  # expired beyond the 30 s leeway
-    token = jwt.encode(claims, api.settings.jwt_secret, algorithm="HS256")
-    response = await api.client().get("/threads", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 401 and response.json() == UNAUTHORIZED
-
-
 async def test_anonymous_chat_can_be_switched_off(make_api: Any) -> None:
     api = await make_api(allow_anonymous=False)
     client = api.client()
@@ -110,30 +81,3 @@ async def test_logs_carry_no_tokens_selection_or_profile(
     text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.levelno >= logging.INFO)
     assert "/chat" in text  # the access log is there...
     assert token not in text and selection not in text and "expert" not in text  # ...and says nothing more
-
-
-async def test_jwks_mode_through_the_api(make_api: Any) -> None:
-    """AUTH_MODE=jwks against a local identity provider: its tokens work, forged ones are the 401."""
-    from tests.api.jwks import ec_key, rsa_key, serve_jwks
-
-    with serve_jwks() as idp:
-        idp.add("rsa-1", rsa_key("a"))
-        api = await make_api(
-            auth_mode="jwks", jwks_url=idp.url, jwt_issuer="https://idp.test", jwt_audience="tutor"
-        )
-        now = int(time.time())
-        claims = {"sub": f"dana-{uuid.uuid4().hex[:6]}", "iss": "https://idp.test", "aud": "tutor"}
-        claims |= {"iat": now, "exp": now + 600}
-        good = idp.sign(claims, "rsa-1")
-        client = api.client()
-        response = await client.get("/threads", headers={"Authorization": f"Bearer {good}"})
-        assert response.status_code == 200 and response.json() == []
-        forged = idp.sign(claims, "rsa-1", key=ec_key("mallory"))
-        wrong_audience = idp.sign({**claims, "aud": "other"}, "rsa-1")
-        hs256 = jwt.encode(claims, SECRET_FOR_HS, algorithm="HS256")
-        for token in (forged, wrong_audience, hs256):
-            response = await client.get("/threads", headers={"Authorization": f"Bearer {token}"})
-            assert response.status_code == 401 and response.json() == UNAUTHORIZED
-
-
-SECRET_FOR_HS = "x" * 48

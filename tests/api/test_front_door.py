@@ -15,7 +15,7 @@ async def test_the_front_door_is_the_demo_page_with_a_working_widget(
 ) -> None:
     api = await make_api()
     await page.goto(f"{api.url}/")
-    await expect(page.locator("h1")).to_have_text("ROS 2 Nodes and Topics")
+    await expect(page.locator("h1")).to_have_text("Nodes and rclpy")
     widget = page.locator(".tw-root")
     await expect(widget).to_be_visible()
 
