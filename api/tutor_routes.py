@@ -25,6 +25,7 @@ from api.deps import authenticate, get_context, thread_header
 from api.errors import ApiError
 from api.middleware import THREAD_COOKIE
 from api.turns import Turn, open_turn
+from graphs.rewrite_policy import RewriteRefused
 
 PATH = "/tutor"
 RUN_ENDPOINTS = ("/invoke", "/stream", "/stream_log", "/stream_events")
@@ -57,13 +58,29 @@ async def hold_turn(request: Request) -> AsyncIterator[None]:
     if thread_id is None and _from_playground(request):
         thread_id = request.cookies.get(THREAD_COOKIE)
         request.state.thread_cookie = True
-    turn = await open_turn(context, thread_id, user)
+    turn = await open_turn(context, request, thread_id, user, mode=await _requested_mode(request))
     request.state.thread_id = turn.thread_id
     request.state.turn = turn
     try:
         yield
+    except RewriteRefused:  # from /invoke: api.errors answers it; the refused turn leaves no thread
+        await turn.discard_if_empty()
+        raise
     finally:
         await turn.lease.release()
+        await turn.slot.release()
+
+
+async def _requested_mode(request: Request) -> str | None:
+    """The `mode` of the run's input, so a refused rewrite is answered before anything is created
+    (and before a stream starts). A body LangServe will reject anyway just gives None here."""
+    try:
+        body = await request.json()  # Starlette keeps the body: LangServe reads it again
+    except ValueError:
+        return None
+    run_input = body.get("input") if isinstance(body, dict) else None
+    mode = run_input.get("mode") if isinstance(run_input, dict) else None
+    return mode if isinstance(mode, str) else None
 
 
 async def server_config(config: dict[str, Any], request: Request) -> dict[str, Any]:

@@ -47,5 +47,7 @@ def serve(
         workers=workers,
         log_config=None,  # api.logs configures JSON logging in each worker
         log_level=log_level,
-        proxy_headers=True,
+        # Off: uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the app honours only
+        # TRUSTED_PROXY_HEADER (api.limits), so a client cannot pick its own address for the limits.
+        proxy_headers=False,
     )
