@@ -207,7 +207,9 @@ async def test_a_failed_model_call_is_refunded_everywhere(
 
 
 @pytest.mark.parametrize("entry", ["chat", "chat_stream", "tutor_invoke"])
-async def test_nothing_to_rewrite_leaves_no_thread(make_api: Any, fake_openai: FakeOpenAI, entry: str) -> None:
+async def test_nothing_to_rewrite_leaves_no_thread(
+    make_api: Any, fake_openai: FakeOpenAI, entry: str
+) -> None:
     """Known only once the run has the thread's state (no content, no selection, no last answer)."""
     fake_openai.responder = respond
     api = await make_api(make_chat_model(fake_openai))
