@@ -88,7 +88,8 @@ async def test_translation_streams_with_protected_spans_restored(make_api: Any, 
     api = await make_api(make_chat_model(fake_openai))
     content = "Run `ros2 topic list` and see https://docs.ros.org/en/rolling/ for more."
     body = {"message": "translate", "mode": "translate", "content": content, "target_language": "ur"}
-    _, events = await collect(api.client(), "/chat/stream", json=body)
+    reader = api.headers(f"reader-{uuid.uuid4().hex[:8]}")  # rewrites need a signed-in reader
+    _, events = await collect(api.client(), "/chat/stream", json=body, headers=reader)
     streamed = "".join(e.data["delta"] for e in events if e.name == "token")
     assert "⟦" not in streamed and "`ros2 topic list`" in streamed
     done = events[-1].data
