@@ -240,3 +240,12 @@ async def test_a_classified_rewrite_follows_the_same_rules(make_api: Any, fake_o
     assert rewrite_calls(fake_openai) == 0 and await thread_rows(api, thread) == (0, 0)
     signed_in = await api.client().post("/chat", json=body, headers=api.headers(reader(), thread))
     assert signed_in.status_code == 200 and signed_in.json()["route"] == "translate"
+
+
+async def test_without_a_model_auto_answers_the_books_own_questions(make_api: Any) -> None:
+    """The keyword rules once sent this one (book/questions.jsonl q99) to personalize: a 503."""
+    api = await make_api()  # extractive
+    question = "How do I adapt a pretrained generalist policy to my own hardware cheaply?"
+    response = await api.client().post("/chat", json={"message": question})
+    assert response.status_code == 200, response.text
+    assert response.json()["route"] == "ask" and response.json()["sources"]
