@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from api.limits import client_address
+from api.errors import ApiError
+from api.limits import TurnSlot, admit_turn, client_address
 from core.settings import Settings
 from tests.api.sse import read_events
 from tests.fakes import CapturedRequest, FakeOpenAI, Reply, Text
@@ -165,3 +166,21 @@ async def test_concurrent_anonymous_turns_are_capped_per_address(
     translate = {"message": "translate", "mode": "translate", "content": "Hello"}
     assert (await client.post("/chat", json=translate, headers=school)).status_code == 401
     assert (await client.post("/chat", json=QUESTION, headers=school)).status_code == 200
+
+
+async def test_the_concurrent_cap_is_exact_under_a_burst(make_api: Any) -> None:
+    """Thirty admissions at once for one reader with a cap of 4: exactly 4 get in (the per-holder
+    advisory lock makes count-then-insert atomic across connections), and released places reopen."""
+    api = await make_api(concurrent_turns_per_user=4)
+    db, settings, user = api.context.db, api.settings, f"reader-{uuid.uuid4().hex[:8]}"
+    burst = await asyncio.gather(
+        *(admit_turn(db, settings, user=user, client="10.9.9.9") for _ in range(30)), return_exceptions=True
+    )
+    slots = [slot for slot in burst if isinstance(slot, TurnSlot)]
+    refused = [error for error in burst if isinstance(error, ApiError)]
+    assert len(slots) == 4 and len(refused) == 26 and {e.code for e in refused} == {"too_many_turns"}
+    for slot in slots:
+        await slot.release()
+    again = await admit_turn(db, settings, user=user, client="10.9.9.9")
+    assert again.held
+    await again.release()
