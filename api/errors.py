@@ -15,6 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from core.providers import blocked_answer, is_model_error
+from graphs.rewrite_policy import RewriteRefused
+
 log = logging.getLogger(__name__)
 
 _CODES = {
@@ -29,6 +32,17 @@ _CODES = {
     422: "invalid_request",
     429: "rate_limited",
     503: "unavailable",
+}
+
+
+# The status of each refusal of the rewrite policy (graphs.rewrite_policy), whichever route met it.
+REFUSAL_STATUS = {
+    "needs_chat_model": 503,
+    "login_required": 401,
+    "profile_required": 409,  # the body is fine; the stored state is missing (PUT /profile fixes it)
+    "quota_exceeded": 429,
+    "no_subject": 422,
+    "not_found": 404,
 }
 
 
@@ -77,9 +91,37 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     return details
 
 
+def model_unavailable() -> ApiError:
+    """The chat model did not answer (after the SDK's retries)."""
+    return ApiError(503, "model_unavailable", "The chat model did not answer; try again shortly.")
+
+
+def model_failure(exc: BaseException) -> ApiError | None:
+    """What the client is told when the chat model failed (whichever provider), or None when `exc`
+    is not a model failure. A safety block is not an outage: asking again gives the same."""
+    if blocked_answer(exc) is not None:
+        message = "The model's safety filter withheld this answer; try asking in other words."
+        return ApiError(422, "answer_blocked", message)
+    return model_unavailable() if is_model_error(exc) else None
+
+
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+def refusal_error(exc: RewriteRefused) -> ApiError:
+    """A policy refusal as the client sees it (status from REFUSAL_STATUS, Retry-After, challenge)."""
+    status = REFUSAL_STATUS.get(exc.code, 422)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return ApiError(status, exc.code, exc.message, headers=headers or None)
+
+
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RewriteRefused)
+    return await _api_error(request, refusal_error(exc))
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -101,12 +143,16 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if (failure := model_failure(exc)) is not None:  # e.g. LangServe's /invoke: no route of ours catches it
+        log.warning("chat model failed on %s: %s", request.url.path, type(exc).__name__)
+        return error_response(failure.status, failure.code, failure.message)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "The server could not complete the request.")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RewriteRefused, _refused)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,9 +1,12 @@
 """Running one reader turn for the HTTP routes: thread, ownership, lease, then the graph.
 
 `/chat`, `/chat/stream` and LangServe's run endpoints all go through `open_turn`, so the rules are
-the same everywhere: the thread comes from the body or `X-Thread-Id` (a new one otherwise), someone
-else's thread is a 404, one turn at a time per thread, and the run's `configurable` is set here from
-the verified request, never from the client.
+the same everywhere: the turn is admitted by the per-client limits (api.limits) and, for an explicit
+personalize/translate mode, by the rewrite policy's cheap rules — both before anything is created;
+the thread comes from the body or `X-Thread-Id` (a new one otherwise), someone else's thread is a
+404, one turn at a time per thread, and the run's `configurable` is set here from the verified
+request, never from the client. A turn the rewrite policy refuses once running leaves no empty
+thread behind (`Turn.discard_if_empty`).
 """
 
 from __future__ import annotations
@@ -15,23 +18,25 @@ import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from langchain_core.runnables import RunnableConfig
 from pydantic import AliasChoices, ConfigDict, Field
 from sse_starlette import ServerSentEvent
+from starlette.requests import Request
 
 from api.deps import AppContext
-from api.errors import ApiError
+from api.errors import REFUSAL_STATUS, ApiError, model_failure
+from api.limits import TurnSlot, admit_turn, client_address
 from api.streaming import STREAM_MODES, TaskStream, TokenSelector
-from api.threads import ThreadLease, claim_thread, new_thread_id
-from core.providers import blocked_answer, is_model_error
+from api.threads import ThreadLease, claim_thread, discard_unused_thread, new_thread_id
+from graphs import rewrite_policy as policy
 from graphs.context import run_config
+from graphs.rewrite_policy import RewriteRefused
 from graphs.state import TurnInput, TurnOutput
 
 log = logging.getLogger(__name__)
 OUTPUT_KEYS = tuple(TurnOutput.__annotations__)
-NEEDS_MODEL = "needs_chat_model"
 # Checkpoint once, when the turn ends, rather than after every node: a turn is only worth resuming
 # whole (a failed one is simply asked again), and it saves ~20 statements before the model is called.
 DURABILITY: Final = "exit"
@@ -56,51 +61,57 @@ class ChatRequest(TurnInput):
 
 @dataclass
 class Turn:
-    """A turn ready to run: its thread is claimed and leased."""
+    """A turn ready to run: admitted (its slot held), its thread claimed and leased."""
 
     thread_id: str
     user: str | None
     config: RunnableConfig
     lease: ThreadLease
+    slot: TurnSlot
+    context: AppContext = field(repr=False)
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
+    async def discard_if_empty(self) -> None:
+        """After a refused turn, while the lease is still held: a thread without a single message
+        (this turn created it, or every turn on it was refused) is deleted, checkpoints and all."""
+        await discard_unused_thread(self.context.db, self.context.tutor.checkpointer, self.thread_id)
 
-async def open_turn(context: AppContext, thread_id: str | None, user: str | None) -> Turn:
-    """Claim (or create) the thread for `user` and take its lease; 404/409 as the module says."""
-    thread_id = thread_id or new_thread_id()
-    await claim_thread(context.db, thread_id, user)
-    profile = await context.load_profile(user)
+
+async def open_turn(
+    context: AppContext, request: Request, thread_id: str | None, user: str | None, *, mode: str | None = None
+) -> Turn:
+    """Admit the turn (limits; for mode personalize/translate the rewrite policy's cheap rules), then
+    claim (or create) the thread for `user` and take its lease; 429/401/409/503/404 as the module says."""
     settings = context.settings
-    lease = ThreadLease(context.db, thread_id, lease_seconds=settings.turn_lease_seconds)
-    await lease.acquire(settings.thread_busy_wait)
-    return Turn(thread_id, user, run_config(thread_id, user, profile), lease)
-
-
-def model_unavailable() -> ApiError:
-    return ApiError(503, "model_unavailable", "The chat model did not answer; try again shortly.")
-
-
-def model_failure(exc: BaseException) -> ApiError | None:
-    """What the client is told when the chat model failed (whichever provider), or None when `exc`
-    is not a model failure. A safety block is not an outage: asking again gives the same."""
-    if blocked_answer(exc) is not None:
-        message = "The model's safety filter withheld this answer; try asking in other words."
-        return ApiError(422, "answer_blocked", message)
-    return model_unavailable() if is_model_error(exc) else None
+    slot = await admit_turn(context.db, settings, user=user, client=client_address(request, settings))
+    try:
+        profile = await context.load_profile(user)
+        if mode in policy.ACTIONS:
+            await policy.check(context.tutor.services, cast(policy.Action, mode), user, profile)
+        thread_id = thread_id or new_thread_id()
+        await claim_thread(context.db, thread_id, user)
+        lease = ThreadLease(context.db, thread_id, lease_seconds=settings.turn_lease_seconds)
+        await lease.acquire(settings.thread_busy_wait)
+    except BaseException:
+        await slot.release()
+        raise
+    return Turn(thread_id, user, run_config(thread_id, user, profile), lease, slot, context)
 
 
 def raise_for_turn_error(output: dict[str, Any]) -> None:
-    """A turn the graph could not run (e.g. translate without a chat model) as an HTTP error."""
+    """A turn the graph answered with an error result (e.g. selection mode without a selection)."""
     error = output.get("error")
     if error:
-        status = 503 if error["code"] == NEEDS_MODEL else 422
-        raise ApiError(status, error["code"], error["message"])
+        raise ApiError(REFUSAL_STATUS.get(error["code"], 422), error["code"], error["message"])
 
 
 async def invoke_turn(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> dict[str, Any]:
     try:
         config: RunnableConfig = {**turn.config, "run_id": uuid.UUID(turn.run_id)}
         output: dict[str, Any] = await context.tutor.graph.ainvoke(inputs, config, durability=DURABILITY)
+    except RewriteRefused:  # api.errors maps it to its status
+        await turn.discard_if_empty()
+        raise
     except Exception as exc:
         if (failure := model_failure(exc)) is None:
             raise
@@ -108,6 +119,7 @@ async def invoke_turn(context: AppContext, turn: Turn, inputs: dict[str, Any]) -
         raise failure from None
     finally:
         await turn.lease.release()
+        await turn.slot.release()
     return output
 
 
@@ -149,6 +161,9 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
             yield _event("error", {"code": error["code"], "message": error["message"]})
         else:
             yield _event("done", {key: output.get(key) for key in OUTPUT_KEYS})
+    except RewriteRefused as exc:
+        await turn.discard_if_empty()
+        yield _event("error", {"code": exc.code, "message": exc.message})
     except Exception as exc:
         if (failure := model_failure(exc)) is not None:
             log.warning("chat model failed mid-stream: %s", type(exc).__name__)
@@ -159,6 +174,7 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
     finally:
         await run.aclose()
         await turn.lease.release()
+        await turn.slot.release()
 
 
 def _node_events(
@@ -182,6 +198,7 @@ async def finish_stream(events: AsyncGenerator[Any, None], run: TaskStream[Any],
         await events.aclose()
     await run.aclose()
     await turn.lease.release()
+    await turn.slot.release()
 
 
 def chat_response(output: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from api.errors import ApiError
 from api.middleware import THREAD_COOKIE
 from api.openapi import tutor_openapi
 from api.playground import add_playground_routes
-from api.threads import claim_thread, discard_unused_thread, new_thread_id
 from api.turns import Turn, open_turn
 from graphs.state import TurnInput
 
@@ -60,7 +59,7 @@ class RunRequest(BaseModel):
     config: dict[str, Any] | None = None
 
 
-async def check_run_body(request: Request) -> None:
+async def check_run_body(request: Request) -> RunRequest:
     """Refuse a body the run would refuse, before a thread is created or the model is asked.
 
     Same answers as FastAPI's own routes: another content type than JSON, or a body that is not
@@ -81,7 +80,7 @@ async def check_run_body(request: Request) -> None:
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise HTTPException(400, "There was an error parsing the body") from None
     try:
-        RunRequest.model_validate(body)
+        return RunRequest.model_validate(body)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
@@ -95,26 +94,24 @@ async def hold_turn(request: Request) -> AsyncIterator[None]:
         return
     context = get_context(request)
     user = await authenticate(request, context)
-    await check_run_body(request)
+    run = await check_run_body(request)
     thread_id = thread_header(request)
     if thread_id is None and _from_playground(request):
         thread_id = request.cookies.get(THREAD_COOKIE)
         request.state.thread_cookie = True
-    thread_id = thread_id or new_thread_id()
-    # Claimed here to learn whether this request created the thread (open_turn claims it again: a no-op).
-    created = await claim_thread(context.db, thread_id, user)
-    turn = await open_turn(context, thread_id, user)
+    turn = await open_turn(context, request, thread_id, user, mode=run.input.mode)
     request.state.thread_id = turn.thread_id
     request.state.turn = turn
     try:
         yield
     except Exception:
-        # LangServe refused the request after all (e.g. a bad `config` or config hash): no turn ran.
-        if created:
-            await discard_unused_thread(context.db, context.tutor.checkpointer, thread_id)
+        # A refused rewrite (api.errors answers it), or LangServe refusing the request after all
+        # (e.g. a bad `config` or config hash): no turn ran, so a thread it created is taken back.
+        await turn.discard_if_empty()
         raise
     finally:
         await turn.lease.release()
+        await turn.slot.release()
 
 
 async def server_config(config: dict[str, Any], request: Request) -> dict[str, Any]:

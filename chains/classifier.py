@@ -2,7 +2,9 @@
 
 With a chat model: one structured-output call that can only answer one of three route names (the
 message sits in a delimited block, and nothing else — no passages, no selection — is shown, so no
-untrusted text can steer it). Without one: keyword rules.
+untrusted text can steer it); if that call fails, keyword rules decide. Without a chat model: always
+`ask`, since personalize and translate need a model and would only answer "needs a chat model"
+(the keyword rules sent the sample book's own questions there: "…adapt a pretrained policy…").
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class RouteChoice(BaseModel):
 
 
 def classify_by_keywords(message: str) -> Intent:
-    """Offline routing: explicit translate/personalize wording, else a question."""
+    """The fallback when the classifier call fails: explicit translate/personalize wording, else a
+    question."""
     if _TRANSLATE.search(message):
         return "translate"
     if _PERSONALIZE.search(message):
@@ -51,9 +54,10 @@ def classify_by_keywords(message: str) -> Intent:
 
 
 async def classify(model: BaseChatModel | None, message: str, config: RunnableConfig | None = None) -> Intent:
-    """The route for `message`: one structured call with a model, keyword rules without."""
+    """The route for `message`: one structured call with a model (keyword rules if it fails); `ask`
+    without a model, where only ask (and selection) can answer."""
     if model is None:
-        return classify_by_keywords(message)
+        return "ask"
     prompt = ChatPromptTemplate.from_messages([("system", CLASSIFY_SYSTEM), ("human", CLASSIFY_HUMAN)])
     chain = prompt | model.with_structured_output(RouteChoice)
     try:

@@ -6,6 +6,7 @@ from core.db import DatabaseUnavailable
 from core.embeddings.local import ModelIntegrityError
 from core.index import IndexMismatch, IndexNotReady, VectorStoreLocked
 from graphs.nodes.intake import InvalidTurn
+from graphs.rewrite_policy import RewriteRefused
 from ingest.evaluate import BadQuestions
 from ingest.loader import BookError
 
@@ -18,6 +19,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     VectorStoreLocked,
     BadQuestions,
     InvalidTurn,
+    RewriteRefused,
     ValidationError,
     FileNotFoundError,
 )

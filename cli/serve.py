@@ -51,7 +51,9 @@ def serve(
         workers=workers,
         log_config=None,  # api.logs configures logging in each worker (LOG_FORMAT)
         log_level=log_level,
-        proxy_headers=True,
+        # Off: uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the app honours only
+        # TRUSTED_PROXY_HEADER (api.limits), so a client cannot pick its own address for the limits.
+        proxy_headers=False,
     )
 
 

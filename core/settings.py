@@ -140,6 +140,34 @@ class Settings(BaseSettings):
     )
     personalize_daily_quota: int = Field(default=50, ge=0, description="Personalize calls per user per day.")
     translate_daily_quota: int = Field(default=100, ge=0, description="Translate calls per user per day.")
+    anonymous_turn_limit: int = Field(
+        default=300,
+        ge=0,
+        description="Turns an anonymous client address may start per window (0: no limit). High on "
+        "purpose: a whole class may sit behind one school NAT address.",
+    )
+    anonymous_turn_window_seconds: int = Field(
+        default=60, ge=1, description="Length of the anonymous rate-limit window, seconds."
+    )
+    concurrent_turns_per_user: int = Field(
+        default=4, ge=0, description="Turns (streams included) a signed-in user may run at once (0: no cap)."
+    )
+    concurrent_turns_per_anonymous_client: int = Field(
+        default=60,
+        ge=0,
+        description="Turns anonymous readers behind one address may run at once (0: no cap).",
+    )
+    trusted_proxy_header: str | None = Field(
+        default=None,
+        description="Header your reverse proxies set with the client address (e.g. X-Forwarded-For). "
+        "Unset: the socket peer is the client, and such headers are ignored.",
+    )
+    trusted_proxy_hops: int = Field(
+        default=1,
+        ge=1,
+        description="How many proxies of yours append to TRUSTED_PROXY_HEADER: the client is that "
+        "many entries from the right.",
+    )
 
     # --- authentication --------------------------------------------------------------------------------
     auth_mode: Literal["hs256", "jwks"] = Field(

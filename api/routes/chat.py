@@ -28,7 +28,7 @@ STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 @router.post("/chat")
 async def chat(body: ChatRequest, request: Request, context: Ctx, user: OptionalUser) -> dict[str, Any]:
     """One turn; the whole answer at once."""
-    turn = await open_turn(context, body.thread_id or thread_header(request), user)
+    turn = await open_turn(context, request, body.thread_id or thread_header(request), user, mode=body.mode)
     request.state.thread_id = turn.thread_id
     output = await invoke_turn(context, turn, body.graph_input())
     raise_for_turn_error(output)
@@ -43,7 +43,7 @@ async def chat_stream(
 
     Thread, ownership and the lease are settled before the stream starts, so a 404/409 is a plain
     status code; once streaming, failures arrive as an `error` event."""
-    turn = await open_turn(context, body.thread_id or thread_header(request), user)
+    turn = await open_turn(context, request, body.thread_id or thread_header(request), user, mode=body.mode)
     request.state.thread_id = turn.thread_id
     run = start_run(context, turn, body.graph_input())
     events = turn_events(run, turn)

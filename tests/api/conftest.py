@@ -82,7 +82,10 @@ class Api:
 
 async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """A live uvicorn on a free port, in this event loop (the pool lives here)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    # proxy_headers off, as `tutor serve` runs it: the app alone decides whom to trust (api.limits).
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -75,9 +75,10 @@ async def test_rate_limited_model_is_retried(make_api: Any, fake_openai: Any) ->
 async def test_rewrite_routes_need_a_chat_model(make_api: Any) -> None:
     api = await make_api()
     body = {"message": "translate this", "mode": "translate", "content": "A node is a process."}
+    # Refused before the stream starts (the rewrite policy's cheap rules): a status, like /chat.
     response, events = await collect(api.client(), "/chat/stream", json=body)
-    assert [e.name for e in events] == ["metadata", "error"]
-    assert events[-1].data["code"] == "needs_chat_model"
+    assert events == [] and response.status_code == 503
+    assert response.json()["error"]["code"] == "needs_chat_model"
     response = await api.client().post("/chat", json=body)
     assert response.status_code == 503 and response.json()["error"]["code"] == "needs_chat_model"
 
@@ -87,7 +88,8 @@ async def test_translation_streams_with_protected_spans_restored(make_api: Any, 
     api = await make_api(make_chat_model(fake_openai))
     content = "Run `ros2 topic list` and see https://docs.ros.org/en/rolling/ for more."
     body = {"message": "translate", "mode": "translate", "content": content, "target_language": "ur"}
-    _, events = await collect(api.client(), "/chat/stream", json=body)
+    reader = api.headers(f"reader-{uuid.uuid4().hex[:8]}")  # rewrites need a signed-in reader
+    _, events = await collect(api.client(), "/chat/stream", json=body, headers=reader)
     streamed = "".join(e.data["delta"] for e in events if e.name == "token")
     assert "⟦" not in streamed and "`ros2 topic list`" in streamed
     done = events[-1].data

@@ -93,7 +93,9 @@ def _config_hash(thread: str) -> str:
 
 
 async def test_someone_elses_thread_is_404_on_every_route(make_api: Any) -> None:
-    api = await make_api()
+    # The intruder fires all its turns at once: over the per-user concurrent cap some would be 429
+    # (which reveals nothing either); the cap is raised so every answer here is the 404 under test.
+    api = await make_api(concurrent_turns_per_user=20)
     alice, mallory = someone("alice"), someone("mallory")
     mine = api.client(headers=api.headers(alice))
     thread = (await mine.post("/chat", json=QUESTION)).json()["thread_id"]

@@ -45,12 +45,14 @@ async def posted(request: Awaitable[Request]) -> dict[str, Any]:
     return body
 
 
-async def translate(page: Page, content: str, language: str) -> None:
-    """A translate turn through the widget's own API (`widget.ask`, as a host page may call it)."""
+async def translate(page: Page, content: str, language: str, token: str | None = None) -> None:
+    """A translate turn through the widget's own API (`widget.ask`, as a host page may call it);
+    rewrites need a signed-in reader, so pass the widget a `token`."""
     await page.evaluate(
-        "([content, language]) => TutorWidget.instances[0].ask('Translate this', "
-        "{mode: 'translate', content: content, target_language: language})",
-        [content, language],
+        "([content, language, token]) => { const widget = TutorWidget.instances[0];"
+        " if (token) widget.setToken(token); return widget.ask('Translate this', "
+        "{mode: 'translate', content: content, target_language: language}); }",
+        [content, language, token],
     )
 
 
@@ -189,7 +191,7 @@ async def test_errors_are_shown_as_messages(make_api: Any, page: Page) -> None:
         "Your question is too long (8,000 characters at most)."
     )
 
-    # An `error` event mid-stream: translation needs a chat model.
+    # Refused before the stream starts: translation needs a chat model (503).
     await translate(page, "A node is a process.", "ur")
     answer = await finished(widget, "error")
     message = await answer.locator(".tw-error-message").text_content() or ""
@@ -217,7 +219,7 @@ async def test_urdu_answer_is_right_to_left(make_api: Any, fake_openai: Any, pag
     fake_openai.responder = tutor_responder(rewrite="نوڈ ایک عمل ہے جو حساب کرتا ہے۔")
     api = await make_api(make_chat_model(fake_openai))
     widget = await open_widget(page, api)
-    await translate(page, "A node is a process that performs computation.", "ur")
+    await translate(page, "A node is a process that performs computation.", "ur", api.token("urdu-reader"))
     answer = await finished(widget)
     await expect(answer).to_have_attribute("dir", "rtl")
     await expect(answer).to_have_attribute("lang", "ur")

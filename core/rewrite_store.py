@@ -1,8 +1,10 @@
-"""Per-user daily quotas for the model-backed REST routes (`/personalize`, `/translate`).
+"""Where rewrites (personalize, translate) keep their state: per-user daily counters and cached results.
 
-A call is counted *before* the model is asked, with one statement that either takes a unit or
-finds the day used up, so concurrent requests can never overshoot the limit; a call that then
-fails gives its unit back (`Reservation.refund`), so only successful calls count. Days are UTC.
+Only SQL lives here; what the counters and the cache mean is decided by `graphs.rewrite_policy`.
+
+Counters: a call takes a unit *before* the model is asked, with one statement that either takes it
+or finds the day used up, so concurrent requests never overshoot the limit; a call that then fails
+gives its unit back (`Reservation.refund`). Days are UTC.
 
 Why a single `INSERT … ON CONFLICT DO UPDATE … WHERE used < limit RETURNING used` is exact under
 concurrency (Postgres, READ COMMITTED): concurrent inserts of the same new key wait for the first
@@ -14,13 +16,13 @@ that fails the `WHERE` is not updated and returns nothing: that caller is over t
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel
 
-from api.errors import ApiError
 from core.db import Database
 
 _RESERVE = """
@@ -32,6 +34,11 @@ _REFUND = (
     "UPDATE usage_counters SET used = used - 1 WHERE user_id = %s AND action = %s AND day = %s AND used > 0"
 )
 _USED = "SELECT used FROM usage_counters WHERE user_id = %s AND action = %s AND day = %s"
+_CACHED = "SELECT result FROM rewrite_cache WHERE cache_key = %s"
+_STORE = (
+    "INSERT INTO rewrite_cache (cache_key, action, result) VALUES (%s, %s, %s::jsonb)"
+    " ON CONFLICT (cache_key) DO NOTHING"
+)
 
 
 class QuotaView(BaseModel):
@@ -57,15 +64,6 @@ def seconds_until_next_day(now: datetime) -> int:
     return max(1, math.ceil((midnight - now).total_seconds()))
 
 
-def quota_exceeded(action: str, limit: int, now: datetime) -> ApiError:
-    return ApiError(
-        429,
-        "quota_exceeded",
-        f"Daily {action} limit of {limit} reached; it resets at 00:00 UTC.",
-        headers={"Retry-After": str(seconds_until_next_day(now))},
-    )
-
-
 @dataclass
 class Reservation:
     """One unit taken from a user's counter for one day; `refund` gives it back (once)."""
@@ -89,26 +87,31 @@ class Reservation:
             await conn.execute(_REFUND, (self.user, self.action, self.day))
 
 
-async def reserve(
-    db: Database, user: str, action: str, limit: int, *, now: datetime | None = None
-) -> Reservation:
-    """Take one unit of today's `limit` for `action`, or raise the 429 `quota_exceeded`."""
-    now = now or datetime.now(UTC)
-    day = utc_day(now)
+async def reserve(db: Database, user: str, action: str, limit: int, now: datetime) -> Reservation | None:
+    """Take one unit of today's `limit` for `action`; None when the day is used up."""
     if limit <= 0:  # the INSERT path would otherwise grant a first unit of a zero quota
-        raise quota_exceeded(action, limit, now)
+        return None
+    day = utc_day(now)
     async with db.pool.connection() as conn:
         row = await (await conn.execute(_RESERVE, (user, action, day, limit))).fetchone()
     if row is None:
-        raise quota_exceeded(action, limit, now)
+        return None
     return Reservation(db, user, action, day, QuotaView.of(limit, int(row["used"])))
 
 
-async def usage(
-    db: Database, user: str, action: str, limit: int, *, now: datetime | None = None
-) -> QuotaView:
-    """Today's counter without touching it (for answers that cost nothing, like cache hits)."""
-    day = utc_day(now or datetime.now(UTC))
+async def usage(db: Database, user: str, action: str, limit: int, now: datetime) -> QuotaView:
+    """Today's counter without touching it."""
     async with db.pool.connection() as conn:
-        row = await (await conn.execute(_USED, (user, action, day))).fetchone()
+        row = await (await conn.execute(_USED, (user, action, utc_day(now)))).fetchone()
     return QuotaView.of(limit, int(row["used"]) if row else 0)
+
+
+async def cached(db: Database, key: str) -> str | None:
+    async with db.pool.connection() as conn:
+        row = await (await conn.execute(_CACHED, (key,))).fetchone()
+    return str(row["result"]["result"]) if row else None
+
+
+async def store(db: Database, key: str, action: str, result: str) -> None:
+    async with db.pool.connection() as conn:
+        await conn.execute(_STORE, (key, action, json.dumps({"result": result})))
