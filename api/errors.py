@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+
+from core.db import DatabaseUnavailable, is_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,19 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+DATABASE_UNAVAILABLE = "database_unavailable"
+DATABASE_UNAVAILABLE_MESSAGE = "The database is not reachable right now; try again in a few seconds."
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Postgres down or unreachable (pool timeout, connection lost): a prompt 503 the client may
+    retry, rather than a 500. Other database errors are bugs: the generic 500."""
+    if not is_database_unavailable(exc):
+        return await _unexpected(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(503, DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, {"Retry-After": "2"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "The server could not complete the request.")
@@ -101,4 +117,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(psycopg.OperationalError, _database_error)  # PoolTimeout included
+    app.add_exception_handler(DatabaseUnavailable, _database_error)
     app.add_exception_handler(Exception, _unexpected)
