@@ -22,10 +22,9 @@ from pydantic import AliasChoices, ConfigDict, Field
 from sse_starlette import ServerSentEvent
 
 from api.deps import AppContext
-from api.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, ApiError
+from api.errors import ApiError, dependency_unavailable
 from api.streaming import TaskStream, TokenSelector
 from api.threads import ThreadLease, claim_thread, new_thread_id
-from core.db import is_database_unavailable
 from core.providers import is_model_error
 from graphs.context import run_config
 from graphs.state import TurnInput, TurnOutput
@@ -147,9 +146,9 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
         if is_model_error(exc):
             log.warning("chat model failed mid-stream: %s", type(exc).__name__)
             yield _event("error", {"code": "model_unavailable", "message": model_unavailable().message})
-        elif is_database_unavailable(exc):
-            log.warning("database unavailable mid-stream: %s", type(exc).__name__)
-            yield _event("error", {"code": DATABASE_UNAVAILABLE, "message": DATABASE_UNAVAILABLE_MESSAGE})
+        elif unavailable := dependency_unavailable(exc):
+            log.warning("%s mid-stream: %s", unavailable.code, type(exc).__name__)
+            yield _event("error", {"code": unavailable.code, "message": unavailable.message})
         else:
             log.exception("turn failed")
             yield _event("error", {"code": "internal_error", "message": "The turn could not be completed."})

@@ -10,7 +10,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 
 from chains.citations import Source, map_citations
-from chains.prompts import ANSWER_HUMAN, ANSWER_SYSTEM, SELECTION_HUMAN, SELECTION_SYSTEM
+from chains.prompts import ANSWER_HUMAN, ANSWER_SYSTEM, SELECTION_HUMAN, SELECTION_SYSTEM, as_data
 from core.retrieval import Passage
 
 ANSWER_TAG = "tutor-answer"  # tags the model call whose tokens a streaming client should see
@@ -19,7 +19,7 @@ ANSWER_TAG = "tutor-answer"  # tags the model call whose tokens a streaming clie
 def number_passages(passages: Sequence[Passage]) -> str:
     """Passages as numbered, delimited blocks: the numbers are what `[n]` citations refer to."""
     return "\n\n".join(
-        f'<passage number="{n}" title="{p.title}" section="{p.heading}">\n{p.text}\n</passage>'
+        f'<passage number="{n}" title="{p.title}" section="{p.heading}">\n{as_data(p.text)}\n</passage>'
         for n, p in enumerate(passages, start=1)
     )
 
@@ -41,7 +41,7 @@ async def grounded_answer(
             "language_name": language_name,
             "summary": summary or "(none)",
             "passages": number_passages(passages),
-            "question": question,
+            "question": as_data(question),
         },
         config,
     )
@@ -54,4 +54,5 @@ async def selection_answer(
     """An answer from the highlighted text alone: no history, no passages in the prompt."""
     prompt = ChatPromptTemplate.from_messages([("system", SELECTION_SYSTEM), ("human", SELECTION_HUMAN)])
     chain = prompt | model.with_config(tags=[ANSWER_TAG]) | StrOutputParser()
-    return await chain.ainvoke({"selection": selection, "question": question}, config)
+    inputs = {"selection": as_data(selection), "question": as_data(question)}
+    return await chain.ainvoke(inputs, config)
