@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from qdrant_client.http.exceptions import ResponseHandlingException
 from starlette.exceptions import HTTPException
 
+from core.db import DatabaseUnavailable, is_database_unavailable
 from core.providers import blocked_answer, is_model_error
 from graphs.rewrite_policy import RewriteRefused
 
@@ -142,6 +145,27 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def dependency_unavailable(exc: BaseException) -> ApiError | None:
+    """A 503 for errors meaning Postgres or Qdrant cannot be reached right now (pool timeout, lost
+    connection, refused connection), which a client may retry; None for anything else (a bug: 500).
+    Routes get it from `_dependency_error`, streams as their `error` event."""
+    if is_database_unavailable(exc):
+        message = "The database is not reachable right now; try again in a few seconds."
+        return ApiError(503, "database_unavailable", message, headers={"Retry-After": "2"})
+    if isinstance(exc, ResponseHandlingException):  # qdrant-client: no answer (refused, timed out)
+        message = "The search index is not reachable right now; try again in a few seconds."
+        return ApiError(503, "vector_store_unavailable", message, headers={"Retry-After": "2"})
+    return None
+
+
+async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
+    unavailable = dependency_unavailable(exc)
+    if unavailable is None:
+        return await _unexpected(request, exc)
+    log.warning("%s on %s %s: %s", unavailable.code, request.method, request.url.path, type(exc).__name__)
+    return error_response(unavailable.status, unavailable.code, unavailable.message, unavailable.headers)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     if (failure := model_failure(exc)) is not None:  # e.g. LangServe's /invoke: no route of ours catches it
         log.warning("chat model failed on %s: %s", request.url.path, type(exc).__name__)
@@ -155,4 +179,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RewriteRefused, _refused)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for dependency_error in (psycopg.OperationalError, DatabaseUnavailable, ResponseHandlingException):
+        app.add_exception_handler(dependency_error, _dependency_error)  # PoolTimeout included
     app.add_exception_handler(Exception, _unexpected)

@@ -77,6 +77,17 @@ class TurnSlot:
             # Shielded: a turn cancelled because its client left must still free its slot.
             await asyncio.shield(self._delete(self.db))
 
+    async def renew(self, seconds: float) -> None:
+        """Keep the slot for `seconds` more (the thread lease's heartbeat calls this): a running turn
+        stays counted however long it runs, and a crashed process's slots expire within a lease."""
+        if self.held and self.db is not None:
+            async with self.db.pool.connection() as conn:
+                await conn.execute(
+                    "UPDATE active_turns SET expires_at = now() + make_interval(secs => %s)"
+                    " WHERE turn_id = %s",
+                    (seconds, self.turn_id),
+                )
+
     async def _delete(self, db: Database) -> None:
         async with db.pool.connection() as conn:
             await conn.execute("DELETE FROM active_turns WHERE turn_id = %s", (self.turn_id,))

@@ -6,22 +6,26 @@ holds its unguessable id. Any other caller gets the same 404 as for a thread tha
 One turn at a time per thread, across processes: a turn takes a lease on the thread's row (a token
 and an expiry) rather than holding a Postgres connection or advisory lock for the whole turn, so
 fifty concurrent streams do not pin fifty pooled connections. A second turn waits up to
-THREAD_BUSY_WAIT seconds for the lease, then gets 409. A crashed process's lease expires.
+THREAD_BUSY_WAIT seconds for the lease, then gets 409. A crashed process's lease expires within
+TURN_LEASE_SECONDS (see `ThreadLease`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from api.errors import ApiError, not_found
-from core.db import Database
+from core.db import Database, is_database_unavailable
 
+log = logging.getLogger(__name__)
 THREAD_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
@@ -130,13 +134,27 @@ async def delete_thread(db: Database, checkpointer: BaseCheckpointSaver[Any], th
 
 
 class ThreadLease:
-    """Hold a thread for one turn (see the module docstring). `release` is idempotent, so a stream
-    can release both when it ends and from a clean-up hook that runs if it never started."""
+    """Hold a thread for one turn (see the module docstring).
 
-    def __init__(self, db: Database, thread_id: str, *, lease_seconds: int) -> None:
+    The hold is short (TURN_LEASE_SECONDS, 15 s by default) and a heartbeat task renews it every
+    third of that while the turn runs, so a long answer keeps its thread while a server killed
+    mid-turn leaves it locked for one lease at most, not for the longest turn imaginable. `release`
+    is idempotent, so a stream can release both when it ends and from a clean-up hook that runs if
+    it never started."""
+
+    def __init__(
+        self,
+        db: Database,
+        thread_id: str,
+        *,
+        lease_seconds: float,
+        also_renew: Callable[[float], Awaitable[object]] | None = None,
+    ) -> None:
         self.db, self.thread_id, self.lease_seconds = db, thread_id, lease_seconds
+        self.also_renew = also_renew  # another hold of the same turn, kept alive by the same heartbeat
         self.token = uuid.uuid4().hex
         self.held = False
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def acquire(self, wait: float) -> None:
         """Take the lease, retrying with backoff for up to `wait` seconds; then 409."""
@@ -149,12 +167,35 @@ class ThreadLease:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
         self.held = True
+        self._heartbeat = asyncio.create_task(self._renew_while_held())
 
     async def release(self) -> None:
         if self.held:
             self.held = False
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
             # Shielded: a cancelled turn (the client went away) must still give the thread back.
             await asyncio.shield(self._give_back())
+
+    async def _renew_while_held(self) -> None:
+        """Every lease/3 seconds: push the expiry one lease ahead. Stops when the lease is released
+        (or dropped by setting `held` False, as DELETE does once the row is gone)."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if not self.held:
+                return
+            try:
+                renewed = await self._renew()
+                if renewed and self.also_renew is not None:
+                    await self.also_renew(self.lease_seconds)
+            except Exception as exc:  # Postgres unreachable: try again at the next beat
+                log.warning("could not renew the lease on thread %s: %s", self.thread_id, type(exc).__name__)
+                continue
+            if not renewed:
+                # Expired and taken by another turn (e.g. this one stalled for a whole lease while
+                # Postgres was away): two turns may now run on the thread. Nothing to hold any more.
+                log.warning("turn lost its lease on thread %s", self.thread_id)
+                return
 
     async def _take(self) -> bool:
         async with self.db.pool.connection() as conn:
@@ -168,10 +209,28 @@ class ThreadLease:
             ).fetchone()
         return row is not None
 
-    async def _give_back(self) -> None:
+    async def _renew(self) -> bool:
         async with self.db.pool.connection() as conn:
-            await conn.execute(
-                "UPDATE threads SET busy_token = NULL, busy_until = NULL"
-                " WHERE thread_id = %s AND busy_token = %s",
-                (self.thread_id, self.token),
-            )
+            row = await (
+                await conn.execute(
+                    "UPDATE threads SET busy_until = now() + make_interval(secs => %s)"
+                    " WHERE thread_id = %s AND busy_token = %s RETURNING thread_id",
+                    (self.lease_seconds, self.thread_id, self.token),
+                )
+            ).fetchone()
+        return row is not None
+
+    async def _give_back(self) -> None:
+        try:
+            async with self.db.pool.connection() as conn:
+                await conn.execute(
+                    "UPDATE threads SET busy_token = NULL, busy_until = NULL"
+                    " WHERE thread_id = %s AND busy_token = %s",
+                    (self.thread_id, self.token),
+                )
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            # Postgres is away: the lease lapses by itself within one lease, so a turn that has
+            # already answered is not turned into a failure for this.
+            log.warning("could not release thread %s: database unavailable", self.thread_id)

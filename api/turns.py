@@ -26,7 +26,7 @@ from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 
 from api.deps import AppContext
-from api.errors import REFUSAL_STATUS, ApiError, model_failure
+from api.errors import REFUSAL_STATUS, ApiError, dependency_unavailable, model_failure
 from api.limits import TurnSlot, admit_turn, client_address
 from api.streaming import STREAM_MODES, TaskStream, TokenSelector
 from api.threads import ThreadLease, claim_thread, discard_unused_thread, new_thread_id
@@ -90,7 +90,9 @@ async def open_turn(
             await policy.check(context.tutor.services, cast(policy.Action, mode), user, profile)
         thread_id = thread_id or new_thread_id()
         await claim_thread(context.db, thread_id, user)
-        lease = ThreadLease(context.db, thread_id, lease_seconds=settings.turn_lease_seconds)
+        lease = ThreadLease(
+            context.db, thread_id, lease_seconds=settings.turn_lease_seconds, also_renew=slot.renew
+        )
         await lease.acquire(settings.thread_busy_wait)
     except BaseException:
         await slot.release()
@@ -168,6 +170,9 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
         if (failure := model_failure(exc)) is not None:
             log.warning("chat model failed mid-stream: %s", type(exc).__name__)
             yield _event("error", {"code": failure.code, "message": failure.message})
+        elif unavailable := dependency_unavailable(exc):
+            log.warning("%s mid-stream: %s", unavailable.code, type(exc).__name__)
+            yield _event("error", {"code": unavailable.code, "message": unavailable.message})
         else:
             log.exception("turn failed")
             yield _event("error", {"code": "internal_error", "message": "The turn could not be completed."})

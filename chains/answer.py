@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
 from chains.citations import Source, map_citations
-from chains.prompts import ANSWER_HUMAN, ANSWER_SYSTEM, SELECTION_HUMAN, SELECTION_SYSTEM
+from chains.prompts import ANSWER_HUMAN, ANSWER_SYSTEM, SELECTION_HUMAN, SELECTION_SYSTEM, as_data
 from core.providers import is_model_error
 from core.retrieval import Passage
 
@@ -24,7 +24,7 @@ ANSWER_TAG = "tutor-answer"  # tags the model call whose tokens a streaming clie
 def number_passages(passages: Sequence[Passage]) -> str:
     """Passages as numbered, delimited blocks: the numbers are what `[n]` citations refer to."""
     return "\n\n".join(
-        f'<passage number="{n}" title="{p.title}" section="{p.heading}">\n{p.text}\n</passage>'
+        f'<passage number="{n}" title="{p.title}" section="{p.heading}">\n{as_data(p.text)}\n</passage>'
         for n, p in enumerate(passages, start=1)
     )
 
@@ -46,7 +46,7 @@ async def grounded_answer(
             "language_name": language_name,
             "summary": summary or "(none)",
             "passages": number_passages(passages),
-            "question": question,
+            "question": as_data(question),
         },
         config,
     )
@@ -71,7 +71,7 @@ async def selection_answer(
     prompt = ChatPromptTemplate.from_messages([("system", SELECTION_SYSTEM), ("human", SELECTION_HUMAN)])
     chain = prompt | model.with_structured_output(SelectionReply)
     try:
-        reply = await chain.ainvoke({"selection": selection, "question": question}, config)
+        reply = await chain.ainvoke({"selection": as_data(selection), "question": as_data(question)}, config)
     except Exception as exc:
         if is_model_error(exc):
             raise  # the provider failed: the turn fails as a model error (503), as on every route

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
+import os
 import re
 import warnings
 from collections.abc import AsyncIterator
@@ -19,9 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from core.settings import Settings
 
@@ -34,6 +37,15 @@ _embedded_servers: dict[Path, Any] = {}
 MIGRATIONS_LOCK = 72_616_001  # arbitrary constant: the advisory lock serialising migrations across replicas
 CHECKPOINTER_LOCK = 72_616_002  # ... and LangGraph's checkpointer set-up (it deadlocks with itself)
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# How long one attempt to open a connection may take (libpq's default is to wait for the OS, ~2 min
+# on a black-holed host, during which the pool makes no other attempt).
+CONNECT_TIMEOUT = 5
+# psycopg_pool retries a failed connection attempt with exponential backoff (1, 2, 4, 8, 16 s ...)
+# for `reconnect_timeout` (default 300 s); while such an attempt sleeps, the pool starts no other,
+# so a database back after a minute's outage went unused for ~18 s. Giving up after 2 s keeps every
+# pause under ~1 s; the next request that finds the pool short starts a fresh attempt at once.
+RECONNECT_TIMEOUT = 2.0
+STARTUP_WAIT = 15.0  # seconds `Database.open` waits for a server that is still starting
 
 
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
@@ -41,6 +53,22 @@ Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 class DatabaseUnavailable(RuntimeError):
     """Postgres could not be reached or started; the message says which and how to fix it."""
+
+
+# SQLSTATEs meaning "the server went away": connection exceptions (class 08) and the server shutting
+# down or starting (57P01-57P03). Other operational errors (deadlock, cancelled query) are bugs or
+# load, not an outage, and stay 500s.
+_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean Postgres cannot be reached right now (a 503, worth retrying)."""
+    if isinstance(exc, DatabaseUnavailable | PoolTimeout):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        state = exc.sqlstate
+        return state is None or state.startswith(_OUTAGE_STATES)
+    return False
 
 
 def embedded_postgres_url(data_dir: Path) -> str:
@@ -53,6 +81,7 @@ def embedded_postgres_url(data_dir: Path) -> str:
                 warnings.simplefilter("ignore")
                 import pgserver  # lazily: only the embedded mode needs it
 
+                _forget_dead_users(data_dir)
                 _embedded_servers[data_dir] = pgserver.get_server(data_dir, cleanup_mode="stop")
         except Exception as exc:  # pgserver raises plain exceptions with the server log inside
             raise DatabaseUnavailable(
@@ -61,6 +90,35 @@ def embedded_postgres_url(data_dir: Path) -> str:
             ) from exc
     url: str = _embedded_servers[data_dir].get_uri()
     return url
+
+
+def _forget_dead_users(data_dir: Path) -> None:
+    """Drop processes that no longer exist from pgserver's list of a server's users.
+
+    pgserver 0.1.4 records each process using a server in `<data>/.handle_pids.json` and stops the
+    server when the last one leaves (at exit). A process killed with -9 never leaves: its pid stayed
+    listed, so every later clean shutdown saw another user and left Postgres running for good."""
+    from pgserver.postgres_server import PostgresServer
+
+    handles = data_dir / ".handle_pids.json"
+    with PostgresServer._lock:  # the inter-process lock pgserver itself holds around this file
+        if not handles.exists():
+            return
+        pids = json.loads(handles.read_text() or "[]")
+        alive = [pid for pid in pids if _process_exists(pid)]
+        if alive != pids:
+            log.info("embedded Postgres: forgetting dead users %s", sorted(set(pids) - set(alive)))
+            handles.write_text(json.dumps(alive))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: no signal sent, only the existence check
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def release_embedded_servers() -> None:
@@ -88,22 +146,28 @@ class Database:
     async def open(cls, settings: Settings, *, url: str | None = None) -> Database:
         if url is None:
             url = await asyncio.to_thread(database_url, settings)  # may start the embedded server
+        # autocommit and dict rows are what the LangGraph checkpointer needs too; prepare_threshold=0
+        # keeps prepared statements out of the way of pgbouncer-style poolers (Neon).
+        kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+        await _wait_until_reachable(url, {**kwargs, "connect_timeout": CONNECT_TIMEOUT})
         pool: Pool = AsyncConnectionPool(
             url,
             connection_class=AsyncConnection[DictRow],
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
-            # autocommit and dict rows are what the LangGraph checkpointer needs too; prepare_threshold=0
-            # keeps prepared statements out of the way of pgbouncer-style poolers (Neon).
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+            kwargs={**kwargs, "connect_timeout": CONNECT_TIMEOUT},
+            # Postgres down: a request gets PoolTimeout (503 database_unavailable) after this long.
+            timeout=settings.db_pool_timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT,
+            reconnect_failed=_log_unreachable,
             # Hosted servers drop idle connections: check before lending, recycle old ones.
-            check=AsyncConnectionPool.check_connection,
+            check=_check_connection,
             max_idle=300,
             max_lifetime=1800,
             open=False,
         )
         try:
-            await pool.open(wait=True, timeout=15)
+            await pool.open(wait=True, timeout=STARTUP_WAIT)
         except Exception as exc:
             await pool.close()
             raise DatabaseUnavailable(f"cannot connect to Postgres ({_redact(url)}): {exc}") from exc
@@ -155,6 +219,44 @@ class Database:
         if applied_now:
             log.info("applied migrations: %s", ", ".join(applied_now))
         return applied_now
+
+
+async def _wait_until_reachable(url: str, kwargs: dict[str, Any]) -> None:
+    """Wait up to STARTUP_WAIT for a server that is still starting (a container started alongside
+    this one): the pool itself gives up on a failing server after RECONNECT_TIMEOUT."""
+    deadline = asyncio.get_running_loop().time() + STARTUP_WAIT
+    while True:
+        try:
+            conn = await AsyncConnection.connect(url, **kwargs)
+        except psycopg.OperationalError as exc:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise DatabaseUnavailable(f"cannot connect to Postgres ({_redact(url)}): {exc}") from exc
+            await asyncio.sleep(0.5)
+        else:
+            await conn.close()
+            return
+
+
+# A connection that fails its check means the server restarted or dropped us: every other idle
+# connection is likely dead too. The pool would find them one request at a time, pausing 1, 2, 4 s
+# between tries (its backoff); `pool.check()` tests them all at once and replaces the dead ones.
+_sweeps: set[asyncio.Task[None]] = set()
+
+
+async def _check_connection(conn: AsyncConnection[Any]) -> None:
+    try:
+        await AsyncConnectionPool.check_connection(conn)
+    except Exception:
+        pool = getattr(conn, "_pool", None)  # set by psycopg_pool on every connection it lends
+        if isinstance(pool, AsyncConnectionPool) and not _sweeps:
+            sweep = asyncio.create_task(pool.check())
+            _sweeps.add(sweep)  # held until done: the loop keeps only weak references to tasks
+            sweep.add_done_callback(_sweeps.discard)
+        raise
+
+
+async def _log_unreachable(pool: AsyncConnectionPool[Any]) -> None:
+    log.warning("Postgres unreachable: pool %s gave up reconnecting for now", pool.name)
 
 
 async def _try_lock(conn: AsyncConnection[DictRow], key: int) -> bool:

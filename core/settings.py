@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     )
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
+    db_pool_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds a request waits for a database connection; then 503 database_unavailable "
+        "(what a request gets while Postgres is down).",
+    )
 
     # --- Qdrant ------------------------------------------------------------------------------------
     qdrant_url: str | None = Field(
@@ -135,8 +141,11 @@ class Settings(BaseSettings):
     thread_busy_wait: float = Field(
         default=10.0, ge=0, description="Seconds a turn waits for another turn on the same thread, then 409."
     )
-    turn_lease_seconds: int = Field(
-        default=600, ge=10, description="A crashed turn releases its thread after this long."
+    turn_lease_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        description="A running turn's hold on its thread, renewed every third of it while the turn "
+        "runs: a server that dies mid-turn leaves the thread locked for at most this long.",
     )
     personalize_daily_quota: int = Field(default=50, ge=0, description="Personalize calls per user per day.")
     translate_daily_quota: int = Field(default=100, ge=0, description="Translate calls per user per day.")

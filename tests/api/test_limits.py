@@ -184,3 +184,18 @@ async def test_the_concurrent_cap_is_exact_under_a_burst(make_api: Any) -> None:
     again = await admit_turn(db, settings, user=user, client="10.9.9.9")
     assert again.held
     await again.release()
+
+
+async def test_a_turn_longer_than_its_lease_stays_counted(make_api: Any, fake_openai: FakeOpenAI) -> None:
+    # The slot expires like the thread lease does, and the same heartbeat renews both: a long
+    # answer must not free its place in the cap halfway (a crashed server's slots still expire).
+    fake_openai.responder = slow_answers(3.5)
+    api = await make_api(make_chat_model(fake_openai), concurrent_turns_per_user=1, turn_lease_seconds=1.5)
+    client, user = api.client(), api.headers(f"reader-{uuid.uuid4().hex[:8]}")
+    admitted = asyncio.Event()
+    running = asyncio.create_task(_stream_until_admitted(client, user, admitted))
+    await asyncio.wait_for(admitted.wait(), 10)
+    await asyncio.sleep(2.5)  # past the first lease: only the renewal keeps the slot
+    second = await client.post("/chat", json=QUESTION, headers=user)
+    assert second.status_code == 429 and second.json()["error"]["code"] == "too_many_turns"
+    assert (await running)[-1] == "done"
