@@ -104,7 +104,14 @@ def evaluate(
     beir: Annotated[
         Path | None, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")
     ] = None,
-    questions: Annotated[Path | None, typer.Option(help="Questions file for the ingested book.")] = None,
+    questions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Questions file for the ingested book; repeat it to evaluate several "
+            "(e.g. book/questions.jsonl and book/plain_questions.jsonl). Files whose questions "
+            "name a split (tune/test) are reported per split as well.",
+        ),
+    ] = None,
     sentence_vectors: Annotated[
         bool,
         typer.Option(
@@ -118,8 +125,8 @@ def evaluate(
     """Retrieval quality (nDCG@10, Recall@5/10/100, MRR@10) and latency of each search mode."""
     from ingest import evaluate as ev
 
-    if (beir is None) == (questions is None):
-        raise typer.BadParameter("give exactly one of --beir DIR or --questions FILE")
+    if (beir is None) == (not questions):
+        raise typer.BadParameter("give exactly one of --beir DIR or --questions FILE (repeatable)")
     settings = get_settings()
 
     async def main() -> dict[str, Any]:
@@ -131,11 +138,21 @@ def evaluate(
                         index, beir, start, advance, sentence_vectors=sentence_vectors
                     )
                 result["ingest"] = summary.as_json()
-            else:
-                assert questions is not None
-                target, queries = index, ev.load_questions(questions)
-            reports = await ev.evaluate(target, queries, settings.hybrid_fusion)
-            result["modes"] = [report.as_json() for report in reports]
+                reports = await ev.evaluate(target, queries, settings.hybrid_fusion)
+                result["modes"] = [report.as_json() for report in reports]
+                return result
+            result["sets"] = []
+            for path in questions or []:
+                splits = await ev.evaluate_by_split(index, ev.load_questions(path), settings.hybrid_fusion)
+                result["sets"].append(
+                    {
+                        "questions": str(path),
+                        "splits": {
+                            split: [r.as_json() for r in reports] for split, reports in splits.items()
+                        },
+                    }
+                )
+            result["modes"] = result["sets"][0]["splits"]["all"]  # the first file's, as before
             return result
 
     result = run(main())
