@@ -52,6 +52,7 @@ class Passage:
     order: int
     # Cosine of the query with the chunk or with its closest sentence, whichever is higher (dense and
     # hybrid modes): a passage that states the answer in one sentence is relevant however long it is.
+    # (With `zscore` fusion the query vector is the one the vector legs search with, `core.fusion`.)
     similarity: float | None = None
 
     def as_json(self) -> dict[str, Any]:
