@@ -26,8 +26,9 @@ already discounts them.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +38,13 @@ from qdrant_client import QdrantClient
 from core.vectors import DENSE, SPARSE
 
 # Weights of the legs' z-scores (dense chunk vectors weigh 1). Chosen on the `tune` halves of
-# book/questions.jsonl and book/plain_questions.jsonl (README, "Measured"): BM25's z-scores are
-# large when a term is rare, so a small weight is enough for a decisive match to win, and too
-# little for the incidental matches of a paraphrased question to.
-SPARSE_WEIGHT = 0.15
+# book/questions.jsonl and book/plain_questions.jsonl (README, "Measured"). BM25's weight is
+# SPARSE_WEIGHT times its coverage of the question: the best BM25 score over the most the
+# question's terms could score (the sum of their IDFs), capped at MAX_COVERAGE. A question in the
+# book's words is matched term for term (coverage ~1.4 on the plain set) and BM25 is trusted; a
+# paraphrase shares a stray word or two with any section (coverage ~0.5) and BM25 barely counts.
+SPARSE_WEIGHT = 0.3
+MAX_COVERAGE = 2.0
 SENTENCE_WEIGHT = 0.5
 # A sample this large estimates a mean and covariance well; a huge collection is not read whole.
 MAX_STATS_POINTS = 20_000
@@ -69,6 +73,12 @@ class CollectionStats:
     chunks: VectorStats
     sentences: VectorStats | None
     common_terms: frozenset[int]  # BM25 term ids found in more than COMMON_TERM_SHARE of the chunks
+    document_frequency: Mapping[int, int]  # BM25 term id → chunks that contain it
+
+    def idf(self, term: int) -> float:
+        """BM25's inverse document frequency of a term, as Qdrant's IDF modifier computes it."""
+        n = self.document_frequency.get(term, 0)
+        return math.log(1 + (self.chunks.count - n + 0.5) / (n + 0.5)) if n else 0.0
 
 
 def collection_stats(client: QdrantClient, collection: str, sentences: str | None) -> CollectionStats | None:
@@ -79,7 +89,12 @@ def collection_stats(client: QdrantClient, collection: str, sentences: str | Non
         return None
     common = {term for term, df in document_frequency.items() if df > COMMON_TERM_SHARE * chunks.count}
     sentence_stats = _vector_stats(client, sentences, None, None) if sentences else None
-    return CollectionStats(chunks=chunks, sentences=sentence_stats, common_terms=frozenset(common))
+    return CollectionStats(
+        chunks=chunks,
+        sentences=sentence_stats,
+        common_terms=frozenset(common),
+        document_frequency=dict(document_frequency),
+    )
 
 
 def _vector_stats(
@@ -125,6 +140,7 @@ def fuse_standardized(
     sparse: Mapping[str, float],
     closest_sentence: Mapping[str, float],
     stats: CollectionStats,
+    query_terms: Sequence[int],
 ) -> dict[str, float]:
     """Chunk id → weighted sum of the legs' z-scores, best first, over every leg's candidates.
 
@@ -137,7 +153,9 @@ def fuse_standardized(
         values = np.fromiter(sparse.values(), dtype=np.float64)
         mean = float(values.sum()) / stats.chunks.count
         variance = float((values**2).sum()) / stats.chunks.count - mean**2
-        legs.append((sparse, mean, max(variance, 1e-12) ** 0.5, SPARSE_WEIGHT, 0.0))
+        most = sum(stats.idf(term) for term in set(query_terms))
+        coverage = min(max(sparse.values()) / most, MAX_COVERAGE) if most else 0.0
+        legs.append((sparse, mean, max(variance, 1e-12) ** 0.5, SPARSE_WEIGHT * coverage, 0.0))
     if closest_sentence and stats.sentences:
         floor = min(closest_sentence.values())
         legs.append((closest_sentence, *stats.sentences.standardizer(unit), SENTENCE_WEIGHT, floor))

@@ -111,11 +111,12 @@ def _standardized(
     focused = index.sparse.without_common_words(query, stats.common_terms if stats else frozenset())
     if focused != query:
         dense = unit_mean(dense, index.embeddings.embed_query(focused))
+    sparse = _sparse_query(index, query)
     dense_hits, sparse_hits = index.client.query_batch_points(
         index.collection,
         [
             models.QueryRequest(query=dense, using=DENSE, limit=depth),
-            models.QueryRequest(query=_sparse_query(index, query), using=SPARSE, limit=depth),
+            models.QueryRequest(query=sparse, using=SPARSE, limit=depth),
         ],
     )
     closest = _closest_sentences(index, dense, depth) if index.has_sentences else {}
@@ -123,7 +124,7 @@ def _standardized(
         return dense, {}, closest
     by_dense = {str(point.id): point.score for point in dense_hits.points}
     by_sparse = {str(point.id): point.score for point in sparse_hits.points}
-    return dense, fuse_standardized(dense, by_dense, by_sparse, closest, stats), closest
+    return dense, fuse_standardized(dense, by_dense, by_sparse, closest, stats, sparse.indices), closest
 
 
 def _closest_sentences(index: BookIndex, dense: list[float], depth: int) -> dict[str, float]:

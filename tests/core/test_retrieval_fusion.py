@@ -82,10 +82,11 @@ def test_a_decisive_keyword_match_outweighs_a_marginal_dense_lead(collection) ->
     query = unit_vectors[0] + unit_vectors[1]  # equally close to points 0 and 1
     dense = {"0": float(unit_vectors[0] @ query) + 0.01, "1": float(unit_vectors[1] @ query)}
     # Point 1 alone shares a rare term with the query; rank fusion would keep point 0 first.
-    fused = fuse_standardized(query.tolist(), dense, {"1": 4.0}, {}, stats)
+    services = BM25SparseEmbeddings().embed_query("services").indices
+    fused = fuse_standardized(query.tolist(), dense, {"1": 4.0}, {}, stats, services)
     assert next(iter(fused)) == "1"
     # Without the keyword, the dense lead decides; a leg's missing candidates score its floor.
-    assert next(iter(fuse_standardized(query.tolist(), dense, {}, {}, stats))) == "0"
+    assert next(iter(fuse_standardized(query.tolist(), dense, {}, {}, stats, services))) == "0"
 
 
 def test_unit_mean_is_the_direction_between_two_unit_vectors() -> None:
