@@ -6,7 +6,7 @@ legs (chunk vectors, closest sentence) outvote BM25 two to one. On the sample bo
 that made hybrid worse than either dense or BM25 alone.
 
 Here each leg's score is standardized against what the same query scores over the whole
-collection, z = (score - mean) / sd, and the z-scores are added with fixed weights. A match that
+collection, z = (score - mean) / sd, and the z-scores are added with weights. A match that
 stands far above the collection counts for much; one that barely stands out counts for little, and
 the legs are on one scale whatever their raw units (cosines, BM25 points).
 
@@ -73,7 +73,8 @@ class CollectionStats:
     chunks: VectorStats
     sentences: VectorStats | None
     common_terms: frozenset[int]  # BM25 term ids found in more than COMMON_TERM_SHARE of the chunks
-    document_frequency: Mapping[int, int]  # BM25 term id → chunks that contain it
+    document_frequency: Mapping[int, int]  # BM25 term id → chunks of the sample that contain it
+    size: int  # points in the collection (the sample above holds at most MAX_STATS_POINTS)
 
     def idf(self, term: int) -> float:
         """BM25's inverse document frequency of a term, as Qdrant's IDF modifier computes it."""
@@ -94,6 +95,7 @@ def collection_stats(client: QdrantClient, collection: str, sentences: str | Non
         sentences=sentence_stats,
         common_terms=frozenset(common),
         document_frequency=dict(document_frequency),
+        size=max(client.count(collection, exact=True).count, chunks.count),
     )
 
 
@@ -151,8 +153,8 @@ def fuse_standardized(
     legs = [(dense, *stats.chunks.standardizer(unit), 1.0, min(dense.values(), default=0.0))]
     if sparse:
         values = np.fromiter(sparse.values(), dtype=np.float64)
-        mean = float(values.sum()) / stats.chunks.count
-        variance = float((values**2).sum()) / stats.chunks.count - mean**2
+        mean = float(values.sum()) / stats.size
+        variance = float((values**2).sum()) / stats.size - mean**2
         most = sum(stats.idf(term) for term in set(query_terms))
         coverage = min(max(sparse.values()) / most, MAX_COVERAGE) if most else 0.0
         legs.append((sparse, mean, max(variance, 1e-12) ** 0.5, SPARSE_WEIGHT * coverage, 0.0))

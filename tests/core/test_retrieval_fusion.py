@@ -46,7 +46,7 @@ def collection() -> tuple[QdrantClient, np.ndarray]:
 def test_a_querys_cosine_distribution_comes_from_the_vectors_mean_and_covariance(collection) -> None:  # type: ignore[no-untyped-def]
     client, unit_vectors = collection
     stats = collection_stats(client, "c", None)
-    assert stats is not None and stats.chunks.count == len(TEXTS) and stats.sentences is None
+    assert stats is not None and stats.chunks.count == stats.size == len(TEXTS) and stats.sentences is None
     query = np.array([0.3, -1.0, 0.5])
     query /= np.linalg.norm(query)
     cosines = unit_vectors @ query
