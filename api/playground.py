@@ -20,6 +20,7 @@ from langserve import add_routes
 
 from api.streaming import STREAM_MODES, TokenSelector
 from api.turns import DURABILITY, OUTPUT_KEYS
+from graphs.rewrite_policy import RewriteRefused
 from graphs.state import TurnInput
 
 
@@ -29,16 +30,19 @@ def reader_view(graph: Runnable[Any, Any]) -> Runnable[Any, str]:
     async def turn_as_text(inputs: dict[str, Any], config: RunnableConfig) -> AsyncIterator[str]:
         tokens, streamed, output = TokenSelector(), "", {}
         stream = graph.astream(inputs, config, stream_mode=STREAM_MODES, durability=DURABILITY)
-        async for mode, chunk in stream:
-            if mode in ("messages", "custom"):
-                text = tokens.text(mode, chunk)
-            else:
-                text = tokens.drain()
-                for update in chunk.values():
-                    output.update({k: v for k, v in (update or {}).items() if k in OUTPUT_KEYS})
-            if text:
-                streamed += text
-                yield text
+        try:
+            async for mode, chunk in stream:
+                if mode in ("messages", "custom"):
+                    text = tokens.text(mode, chunk)
+                else:
+                    text = tokens.drain()
+                    for update in chunk.values():
+                        output.update({k: v for k, v in (update or {}).items() if k in OUTPUT_KEYS})
+                if text:
+                    streamed += text
+                    yield text
+        except RewriteRefused as refused:  # e.g. a rewrite asked anonymously: the page says why
+            output = {"error": {"code": refused.code, "message": refused.message}}
         yield closing_text(streamed, output)
 
     # RunnableLambda streams an async generator's chunks; its type hints only name coroutines.

@@ -99,17 +99,18 @@ async def hold_turn(request: Request) -> AsyncIterator[None]:
     if thread_id is None and _from_playground(request):
         thread_id = request.cookies.get(THREAD_COOKIE)
         request.state.thread_cookie = True
-    turn = await open_turn(context, request, thread_id, user, mode=run.input.mode)
+    # The playground's stream_log shows a refused rewrite as the run's text (api.playground): its
+    # page can only draw a stream. Every other run endpoint refuses with a status before it starts.
+    mode = None if request.url.path.endswith("/stream_log") else run.input.mode
+    turn = await open_turn(context, request, thread_id, user, mode=mode)
     request.state.thread_id = turn.thread_id
     request.state.turn = turn
     try:
         yield
-    except Exception:
-        # A refused rewrite (api.errors answers it), or LangServe refusing the request after all
-        # (e.g. a bad `config` or config hash): no turn ran, so a thread it created is taken back.
-        await turn.discard_if_empty()
-        raise
     finally:
+        # A refused rewrite, or LangServe refusing the request after all (e.g. a bad `config`): no
+        # turn ran, so a thread it created is taken back (a no-op once the thread holds a message).
+        await turn.discard_if_empty()
         await turn.lease.release()
         await turn.slot.release()
 

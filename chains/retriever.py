@@ -17,7 +17,7 @@ from core.index import BookIndex
 from core.retrieval import Passage, search
 from core.text import append_without_overlap
 
-SAME_PAGE_BOOST = 0.25  # fused scores are multiplied by 1 + boost
+SAME_PAGE_BOOST = 0.25  # fused scores are raised by boost times their size
 SAME_CHAPTER_BOOST = 0.10
 CANDIDATES = 20  # searched before boosting, so a page's passage ranked 12th can still surface
 
@@ -35,7 +35,7 @@ def page_doc_path(page: str | None, docs_route: str = "docs") -> str | None:
 class BookRetriever:
     """Hybrid retrieval with a current-page boost. `calls` counts searches made."""
 
-    def __init__(self, index: BookIndex, *, fusion: str = "rrf", docs_route: str = "docs") -> None:
+    def __init__(self, index: BookIndex, *, fusion: str = "zscore", docs_route: str = "docs") -> None:
         self.index, self.fusion, self.docs_route = index, fusion, docs_route
         self.calls = 0
 
@@ -53,8 +53,9 @@ class BookRetriever:
             fusion=self.fusion,  # type: ignore[arg-type]
         )
         if current:
-            found = sorted(found, key=lambda p: -p.score * (1 + _boost(p.doc_path, current)))
-            found = [replace(p, score=p.score * (1 + _boost(p.doc_path, current))) for p in found]
+            # |score|: a z-score fusion can score a weak candidate below 0, and a boost must raise it.
+            found = [replace(p, score=p.score + abs(p.score) * _boost(p.doc_path, current)) for p in found]
+            found = sorted(found, key=lambda p: -p.score)
         return found[:k]
 
     async def chapter(self, doc_path: str) -> str:

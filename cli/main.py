@@ -114,7 +114,14 @@ def evaluate(
     beir: Annotated[
         Path | None, typer.Option(help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")
     ] = None,
-    questions: Annotated[Path | None, typer.Option(help="Questions file for the ingested book.")] = None,
+    questions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Questions file for the ingested book; repeat it to evaluate several "
+            "(e.g. book/questions.jsonl and book/plain_questions.jsonl). Files whose questions "
+            "name a split (tune/test) are reported per split as well.",
+        ),
+    ] = None,
     selections: Annotated[
         Path | None,
         typer.Option(help="Labelled selections file: precision/recall of the selection route's declines."),
@@ -134,8 +141,10 @@ def evaluate(
     not say."""
     from ingest import evaluate as ev
 
-    if sum(option is not None for option in (beir, questions, selections)) != 1:
-        raise typer.BadParameter("give exactly one of --beir DIR, --questions FILE or --selections FILE")
+    if sum(bool(option) for option in (beir, questions, selections)) != 1:
+        raise typer.BadParameter(
+            "give exactly one of --beir DIR, --questions FILE (repeatable) or --selections FILE"
+        )
     settings = get_settings()
     if selections is not None:
         evaluate_selections(selections, settings.selection_support_floor, as_json)
@@ -150,11 +159,21 @@ def evaluate(
                         index, beir, start, advance, sentence_vectors=sentence_vectors
                     )
                 result["ingest"] = summary.as_json()
-            else:
-                assert questions is not None
-                target, queries = index, ev.load_questions(questions)
-            reports = await ev.evaluate(target, queries, settings.hybrid_fusion)
-            result["modes"] = [report.as_json() for report in reports]
+                reports = await ev.evaluate(target, queries, settings.hybrid_fusion)
+                result["modes"] = [report.as_json() for report in reports]
+                return result
+            result["sets"] = []
+            for path in questions or []:
+                splits = await ev.evaluate_by_split(index, ev.load_questions(path), settings.hybrid_fusion)
+                result["sets"].append(
+                    {
+                        "questions": str(path),
+                        "splits": {
+                            split: [r.as_json() for r in reports] for split, reports in splits.items()
+                        },
+                    }
+                )
+            result["modes"] = result["sets"][0]["splits"]["all"]  # the first file's, as before
             return result
 
     result = run(main())

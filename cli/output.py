@@ -64,10 +64,22 @@ def print_eval(result: dict[str, Any]) -> None:
             f"corpus: {ingest['chunks']} documents ({ingest['embedded']} embedded this run, "
             f"{ingest['seconds']:.1f} s)"
         )
-    table = Table(title=f"Retrieval (hybrid fusion: {result['fusion']})")
+    if "sets" not in result:
+        out.print(_eval_table(f"Retrieval (hybrid fusion: {result['fusion']})", result["modes"]))
+        return
+    for judged in result["sets"]:
+        for split, modes in judged["splits"].items():
+            title = (
+                f"{judged['questions']}, {split} ({modes[0]['queries']} questions; fusion {result['fusion']})"
+            )
+            out.print(_eval_table(title, modes))
+
+
+def _eval_table(title: str, modes: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
     for column in ("mode", "nDCG@10", "R@5", "R@10", "R@100", "MRR@10", "p50 ms", "p95 ms"):
         table.add_column(column, justify="right")
-    for m in result["modes"]:
+    for m in modes:
         table.add_row(
             m["mode"],
             *(
@@ -77,7 +89,7 @@ def print_eval(result: dict[str, Any]) -> None:
             f"{m['latency_p50_ms']:.1f}",
             f"{m['latency_p95_ms']:.1f}",
         )
-    out.print(table)
+    return table
 
 
 def print_selection_eval(result: dict[str, Any]) -> None:

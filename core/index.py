@@ -19,6 +19,7 @@ from langchain_qdrant import RetrievalMode
 from qdrant_client import QdrantClient, models
 
 from core.db import Database
+from core.fusion import CollectionStats, collection_stats
 from core.settings import Settings
 from core.sparse import BM25SparseEmbeddings
 from core.vectors import (
@@ -101,6 +102,7 @@ class BookIndex:
         # Asked for when the collection is (re)built; `has_sentences` says what the built one holds.
         self.sentence_vectors = sentence_vectors
         self.has_sentences = False
+        self._stats: tuple[int, CollectionStats | None] | None = None
 
     @property
     def sentences(self) -> str:
@@ -156,6 +158,15 @@ class BookIndex:
             )
         self.check_compatible(info)
         return info
+
+    def collection_stats(self) -> CollectionStats | None:
+        """What score fusion needs to know of the collection (`core.fusion`), read once per content
+        version of the loaded collection (a re-ingest that changed it bumps the version)."""
+        version = self.info.version if self.info else -1
+        if self._stats is None or self._stats[0] != version:
+            sentences = self.sentences if self.has_sentences else None
+            self._stats = (version, collection_stats(self.client, self.collection, sentences))
+        return self._stats[1]
 
     def check_compatible(self, info: CollectionInfo) -> None:
         if info.embedding_model != self.embedding_model:

@@ -1,9 +1,12 @@
 """Searching the book index: dense, sparse (BM25) or hybrid.
 
-Hybrid first fuses the chunk vectors and BM25 inside Qdrant (RRF or DBSF, `HYBRID_FUSION`). When the
-collection has sentence vectors (`core.vectors`), that ranking is fused once more, with standard
-reciprocal rank fusion, with the ranking of chunks by their closest sentence: on the sample book's
-paraphrased questions a question usually restates one sentence, which a whole-chunk vector dilutes.
+Hybrid has three legs: the chunk vectors, BM25, and, when the collection has sentence vectors
+(`core.vectors`), the chunks ranked by their closest sentence (a paraphrased question usually
+restates one sentence, which a whole-chunk vector dilutes). `HYBRID_FUSION` says how they combine:
+- `zscore` (default): each leg's scores standardized against the whole collection and added with
+  weights (`core.fusion`), so a decisive match counts for what it is;
+- `rrf` / `dbsf`: chunk vectors and BM25 fused inside Qdrant, that ranking fused once more, with
+  standard reciprocal rank fusion, with the sentence ranking.
 
 Results are sections, not chunks: a long section is several chunks, and returning three of them
 would crowd other sections out of a short top-k. Each section keeps its best-ranked chunk.
@@ -17,11 +20,12 @@ from typing import Any, Literal
 import numpy as np
 from qdrant_client import models
 
+from core.fusion import fuse_standardized, unit_mean
 from core.index import DENSE, SPARSE, BookIndex
 from core.vectors import CHUNK_KEY
 
 SearchMode = Literal["dense", "sparse", "hybrid"]
-Fusion = Literal["rrf", "dbsf"]
+Fusion = Literal["zscore", "rrf", "dbsf"]
 # Each leg of a hybrid query contributes at least this many candidates to the fusion, so a passage
 # ranked 12th by one leg and 2nd by the other can still win a top-5.
 MIN_PREFETCH = 50
@@ -48,6 +52,7 @@ class Passage:
     order: int
     # Cosine of the query with the chunk or with its closest sentence, whichever is higher (dense and
     # hybrid modes): a passage that states the answer in one sentence is relevant however long it is.
+    # (With `zscore` fusion the query vector is the one the vector legs search with, `core.fusion`.)
     similarity: float | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -55,7 +60,7 @@ class Passage:
 
 
 def search(
-    index: BookIndex, query: str, *, k: int = 5, mode: SearchMode = "hybrid", fusion: Fusion = "rrf"
+    index: BookIndex, query: str, *, k: int = 5, mode: SearchMode = "hybrid", fusion: Fusion = "zscore"
 ) -> list[Passage]:
     """The `k` best sections' passages for `query`. The index must be loaded (`await index.require()`)."""
     client, collection = index.client, index.collection
@@ -71,6 +76,9 @@ def search(
         points = client.query_points(
             collection, query=_sparse_query(index, query), using=SPARSE, limit=candidates
         ).points
+    elif fusion == "zscore":
+        dense, ranked, closest_sentence = _standardized(index, query, max(candidates, MIN_PREFETCH))
+        return _top_sections(index, ranked, closest_sentence, k, dense)
     else:
         dense = index.embeddings.embed_query(query)
         depth = max(candidates, MIN_PREFETCH)
@@ -88,7 +96,35 @@ def search(
     ranked = {str(point.id): point.score for point in points}
     if closest_sentence:
         ranked = _fuse(list(ranked), list(closest_sentence))
-    return _top_sections(index, ranked, k, dense, closest_sentence)
+    return _top_sections(index, ranked, closest_sentence, k, dense)
+
+
+def _standardized(
+    index: BookIndex, query: str, depth: int
+) -> tuple[list[float], dict[str, float], dict[str, float]]:
+    """`zscore` fusion: (the vector legs' query vector, chunk id → fused score best first, chunk id →
+    closest sentence's cosine). Each leg's top `depth`, standardized and weighted by `core.fusion`.
+    The vector legs search with the mean of the question's vector and the vector of the question
+    without the collection's common words (`core.fusion`, query-term rarity)."""
+    stats = index.collection_stats()
+    dense = index.embeddings.embed_query(query)
+    focused = index.sparse.without_common_words(query, stats.common_terms if stats else frozenset())
+    if focused != query:
+        dense = unit_mean(dense, index.embeddings.embed_query(focused))
+    sparse = _sparse_query(index, query)
+    dense_hits, sparse_hits = index.client.query_batch_points(
+        index.collection,
+        [
+            models.QueryRequest(query=dense, using=DENSE, limit=depth),
+            models.QueryRequest(query=sparse, using=SPARSE, limit=depth),
+        ],
+    )
+    closest = _closest_sentences(index, dense, depth) if index.has_sentences else {}
+    if stats is None:  # an empty collection
+        return dense, {}, closest
+    by_dense = {str(point.id): point.score for point in dense_hits.points}
+    by_sparse = {str(point.id): point.score for point in sparse_hits.points}
+    return dense, fuse_standardized(dense, by_dense, by_sparse, closest, stats, sparse.indices), closest
 
 
 def _closest_sentences(index: BookIndex, dense: list[float], depth: int) -> dict[str, float]:
@@ -118,9 +154,9 @@ def _fuse(*rankings: list[str]) -> dict[str, float]:
 def _top_sections(
     index: BookIndex,
     ranked: dict[str, float],
+    closest_sentence: dict[str, float],
     k: int,
     query_vector: list[float] | None,
-    closest_sentence: dict[str, float],
 ) -> list[Passage]:
     """Passages of the first `k` distinct (page, section)s of `ranked`, each its best-ranked chunk,
     fetching payloads a batch at a time. Ids not found (the sentences of a chunk an interrupted ingest

@@ -71,10 +71,11 @@ class Settings(BaseSettings):
     local_embedding_precision: Literal["fp32", "int8"] = Field(
         default="int8", description="Weights of the local model: int8 is ~2x faster, fp32 is exact."
     )
-    hybrid_fusion: Literal["rrf", "dbsf"] = Field(
-        default="rrf",
-        description="How Qdrant fuses dense and sparse results: rrf (best on the sample book's "
-        "paraphrased questions) or dbsf (best on keyword-heavy SciFact).",
+    hybrid_fusion: Literal["zscore", "rrf", "dbsf"] = Field(
+        default="zscore",
+        description="How hybrid search combines its legs: zscore (each leg's scores standardized "
+        "against the whole collection, then weighted; at least as good as any single leg on both "
+        "of the sample book's question sets) or Qdrant's rank fusion rrf / score fusion dbsf.",
     )
     sentence_vectors: bool = Field(
         default=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 import Stemmer
 from langchain_qdrant import SparseEmbeddings, SparseVector
@@ -42,6 +42,16 @@ class BM25SparseEmbeddings(SparseEmbeddings):
         """The stemmed, stop-word-free terms of `text`, in order."""
         words = [w for w in _TOKEN.findall(text.lower()) if w not in STOP_WORDS]
         return list(self._stemmer.stemWords(words))
+
+    def without_common_words(self, text: str, common_terms: Set[int]) -> str:
+        """`text` without the words all of whose terms are in `common_terms` (term ids), or `text`
+        itself when nothing else would be left."""
+        kept = [
+            word
+            for word in text.split()
+            if not (ids := {_term_id(term) for term in self.terms(word)}) or not ids <= common_terms
+        ]
+        return " ".join(kept) if len(kept) < len(text.split()) and self.terms(" ".join(kept)) else text
 
     def embed_documents(self, texts: list[str]) -> list[SparseVector]:
         return [self._document_vector(self.terms(text)) for text in texts]

@@ -5,6 +5,8 @@ Two sources of judged queries:
   (`beir-<folder>`) with the same pipeline as the book, so an unchanged corpus is reused;
 - a questions file for the already-ingested book: one JSON object a line with `question`,
   `doc_path` and optionally `anchor`; a passage is a hit when it comes from that page (and section).
+  An optional `split` ("tune" or "test") is reported on its own as well: settings are chosen on the
+  tune halves of the sample book's sets, and the test halves say how well that carries over.
 """
 
 from __future__ import annotations
@@ -56,24 +58,43 @@ class JudgedQuery:
     text: str
     qrels: Mapping[str, int]  # relevant id → grade
     to_id: Callable[[Passage], str]  # how a passage is named in `qrels`
+    split: str = ""  # "tune", "test" or none
+
+
+Run = tuple[list[str], Mapping[str, int], float]  # ranked ids (first hits only), qrels, latency in ms
 
 
 def score_mode(index: BookIndex, queries: list[JudgedQuery], mode: SearchMode, fusion: str) -> ModeReport:
     """Run every query once in `mode` and average the metrics."""
-    runs: list[tuple[list[str], Mapping[str, int]]] = []
-    latencies: list[float] = []
+    return score_mode_by_split(index, queries, mode, fusion)["all"]
+
+
+def score_mode_by_split(
+    index: BookIndex, queries: list[JudgedQuery], mode: SearchMode, fusion: str
+) -> dict[str, ModeReport]:
+    """Run every query once in `mode`: the averages over all queries ("all") and over each split."""
+    runs: list[Run] = []
     for query in queries:
         started = time.perf_counter()
         passages = search(index, query.text, k=DEPTH, mode=mode, fusion=fusion)  # type: ignore[arg-type]
-        latencies.append((time.perf_counter() - started) * 1000)
-        runs.append((_first_hits_only([query.to_id(p) for p in passages], query.qrels), query.qrels))
+        latency = (time.perf_counter() - started) * 1000
+        runs.append((_first_hits_only([query.to_id(p) for p in passages], query.qrels), query.qrels, latency))
+    reports = {"all": _report(mode, runs)}
+    for split in sorted({query.split for query in queries} - {""}):
+        reports[split] = _report(
+            mode, [run for run, q in zip(runs, queries, strict=True) if q.split == split]
+        )
+    return reports
 
+
+def _report(mode: str, runs: list[Run]) -> ModeReport:
     def avg(metric: Callable[[list[str], Mapping[str, int], int], float], k: int) -> float:
-        return round(mean([metric(ranked, qrels, k) for ranked, qrels in runs]), 4)
+        return round(mean([metric(ranked, qrels, k) for ranked, qrels, _ in runs]), 4)
 
+    latencies = [latency for _, _, latency in runs]
     return ModeReport(
         mode=mode,
-        queries=len(queries),
+        queries=len(runs),
         ndcg_at_10=avg(ndcg_at_k, 10),
         recall_at_5=avg(recall_at_k, 5),
         recall_at_10=avg(recall_at_k, 10),
@@ -102,6 +123,15 @@ async def evaluate(index: BookIndex, queries: list[JudgedQuery], fusion: str) ->
     return [await asyncio.to_thread(score_mode, index, queries, mode, fusion) for mode in MODES]
 
 
+async def evaluate_by_split(
+    index: BookIndex, queries: list[JudgedQuery], fusion: str
+) -> dict[str, list[ModeReport]]:
+    """Every mode's reports over all queries ("all") and over each split the queries name."""
+    await index.require()
+    by_mode = [await asyncio.to_thread(score_mode_by_split, index, queries, mode, fusion) for mode in MODES]
+    return {split: [reports[split] for reports in by_mode] for split in by_mode[0]}
+
+
 # --- the sample book's questions --------------------------------------------------------------------
 
 
@@ -115,15 +145,21 @@ def load_questions(path: Path) -> list[JudgedQuery]:
         try:
             item = json.loads(line)
             text, doc_path, anchor = item["question"], item["doc_path"], item.get("anchor")
-        except (ValueError, KeyError, TypeError) as exc:
+            split = str(item.get("split") or "")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BadQuestions(f"{path}:{number}: not a question object ({exc})") from exc
         gold = f"{doc_path}#{anchor}" if anchor else doc_path
-        queries.append(JudgedQuery(text, {gold: 1}, _section_id if anchor else (lambda p: p.doc_path)))
+        to_id = _section_id if anchor else _page_id
+        queries.append(JudgedQuery(text, {gold: 1}, to_id, split))
     return queries
 
 
 def _section_id(passage: Passage) -> str:
     return f"{passage.doc_path}#{passage.anchor}"
+
+
+def _page_id(passage: Passage) -> str:
+    return passage.doc_path
 
 
 # --- BEIR ----------------------------------------------------------------------------------------

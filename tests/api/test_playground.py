@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import jsonpatch  # type: ignore[import-untyped]
@@ -52,7 +53,8 @@ async def test_playground_can_be_switched_off(make_api: Any) -> None:
 
 
 async def playground_run(api: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-    """One run as the playground makes it; the run state its patches build (`final_output`...)."""
+    """One run as the playground makes it: the run state its patches build (`final_output`...), and
+    the `thread` it ran on."""
     referer = {"Referer": f"{api.url}/tutor/playground/"}
     body = {"input": inputs, "config": {}}
     response, events = await collect(api.client(), "/tutor/stream_log", json=body, headers=referer)
@@ -61,7 +63,7 @@ async def playground_run(api: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     for event in events:
         if event.name == "data":
             state = jsonpatch.apply_patch(state, event.data["ops"])
-    return state
+    return {**state, "thread": response.headers["x-thread-id"]}
 
 
 async def test_the_playground_run_ends_with_the_answer_and_its_sources_as_text(make_api: Any) -> None:
@@ -80,6 +82,13 @@ async def test_a_turn_that_cannot_run_says_why(make_api: Any) -> None:
         api, {"message": "Translate this", "mode": "translate", "content": "A node."}
     )
     assert "(needs_chat_model)" in state["final_output"] and "Sources" not in state["final_output"]
+    # The refused turn leaves no thread behind (taken back once the response is sent).
+    client = api.client()
+    for _ in range(50):
+        if (await client.get(f"/threads/{state['thread']}")).status_code == 404:
+            break
+        await asyncio.sleep(0.1)
+    assert (await client.get(f"/threads/{state['thread']}")).status_code == 404
 
 
 def test_a_checked_answer_that_differs_from_the_streamed_one_follows_it() -> None:

@@ -105,10 +105,13 @@ async def test_streamed_answer_then_a_translation(
     # A bad language tag is caught by the form itself, before anything is sent.
     await field(page, "target_language").fill("not a language")
     await expect(page.get_by_role("button", name="Start")).to_be_disabled()
+    # The playground sends no token, and rewrites are counted per signed-in reader: it says so.
     translated = await run(
         page, "Translate this", mode="translate", content="A topic is a named bus.", target_language="ur"
     )
     assert translated == thread
-    await expect(text).to_contain_text("ٹاپک ایک نامزد بس ہے۔")
-    await screenshot(page, "playground-translation")
+    await expect(text).to_contain_text("Sign in to translate")
+    await expect(text).to_contain_text("(login_required)")
+    assert not [r for r in fake_openai.chat_requests if "professional translator" in r.system_prompt]
+    await screenshot(page, "playground-translation-refused")
     assert not console_errors
