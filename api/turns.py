@@ -29,7 +29,7 @@ from api.deps import AppContext
 from api.errors import REFUSAL_STATUS, ApiError, dependency_unavailable, model_failure
 from api.limits import TurnSlot, admit_turn, client_address
 from api.streaming import STREAM_MODES, TaskStream, TokenSelector
-from api.threads import ThreadLease, claim_thread, discard_unused_thread, new_thread_id
+from api.thread_access import ThreadLease, claim_thread, discard_unused_thread, new_thread_id
 from graphs import rewrite_policy as policy
 from graphs.context import run_config
 from graphs.rewrite_policy import RewriteRefused

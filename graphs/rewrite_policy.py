@@ -29,9 +29,9 @@ from langchain_core.runnables import RunnableConfig
 
 from chains import rewrite as chains
 from chains.retriever import page_doc_path
-from core import rewrite_store as store
 from core.language import detect_language
 from core.profile import LearnerProfile
+from core.stores import quotas as store
 from graphs.context import TutorServices
 
 log = logging.getLogger(__name__)

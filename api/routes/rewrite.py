@@ -18,7 +18,7 @@ from api.deps import AppContext, Ctx, OptionalUser
 from api.errors import model_failure
 from api.openapi import error_responses
 from core.profile import LanguageCode
-from core.rewrite_store import QuotaView
+from core.stores.quotas import QuotaView
 from graphs import rewrite_policy as policy
 from graphs.state import NulFreeStr
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import Ctx, CurrentUser, OptionalUser
 from api.errors import ApiError, not_found
 from api.openapi import error_responses
-from api.threads import (
+from api.thread_access import (
     ThreadLease,
     delete_thread,
     list_threads,

@@ -1,0 +1,1 @@
+"""Persistence: the one place that reads and writes the service's tables."""
