@@ -6,7 +6,8 @@
   (CONCURRENT_TURNS_PER_USER), an anonymous one by client address
   (CONCURRENT_TURNS_PER_ANONYMOUS_CLIENT — high, since a whole class may share one school NAT).
 Both answer 429 with Retry-After, before any thread is touched or model called. Both live in
-Postgres, so they hold across workers and replicas; the window uses the database's clock.
+Postgres (`core.stores.turn_limits`), so they hold across workers and replicas; the window uses the
+database's clock.
 
 The client address is the socket peer, unless TRUSTED_PROXY_HEADER names a header your proxies set
 (e.g. X-Forwarded-For). Then the address is the TRUSTED_PROXY_HOPS-th entry from the right of that

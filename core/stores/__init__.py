@@ -1,7 +1,9 @@
 """Persistence: the one place that reads and writes the service's tables, one module per table group.
 
-Who writes which table (nothing outside this package does, except ingest's index bookkeeping,
-`core.db`'s migrations and LangGraph's own checkpointer):
+Who writes which table. Nothing outside this package writes to the database except the index's
+bookkeeping (`index_records`, `index_collections`, `book_pages`: `ingest.record_manager`,
+`ingest.pages`, `core.index`), `core.db`'s migrations (`schema_migrations`) and LangGraph's own
+checkpointer (`checkpoints`, `checkpoint_blobs`, `checkpoint_writes`).
 
 | table                          | module          |
 |--------------------------------|-----------------|

@@ -25,16 +25,7 @@ CLEARED_INPUT = {"mode": None, "selected_text": None, "page": None, "target_lang
 
 
 async def remember(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:
-    """Store the turn, fold old messages into the summary, title the thread, clear the turn's input.
-
-    Args:
-        state: The turn's state after its answer.
-        config: The run's config (its `configurable` names the thread and user).
-        services: The process's services (database, chat model, checkpointer, settings).
-
-    Returns:
-        The state update: the new messages, summary, title and turn count, and the cleared input.
-    """
+    """Store the turn, fold old messages into the summary, title the thread, clear the turn's input."""
     update: dict[str, Any] = {**CLEARED_INPUT, "passages": []}
     if state.get("error"):
         return update  # a turn that could not run leaves memory as it was
