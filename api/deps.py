@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -12,7 +11,6 @@ from fastapi import Depends, Request
 from api.auth import Authenticator, AuthError
 from api.errors import ApiError
 from core.db import Database
-from core.profile import LearnerProfile
 from core.settings import Settings
 from graphs.tutor import Tutor
 
@@ -32,24 +30,6 @@ class AppContext:
     @property
     def db(self) -> Database:
         return self.tutor.services.db
-
-    async def load_profile(self, user: str | None) -> LearnerProfile | None:
-        if user is None:
-            return None
-        async with self.db.pool.connection() as conn:
-            row = await (
-                await conn.execute("SELECT profile FROM profiles WHERE user_id = %s", (user,))
-            ).fetchone()
-        return LearnerProfile.model_validate(row["profile"]) if row else None
-
-    async def save_profile(self, user: str, profile: LearnerProfile) -> None:
-        data = json.dumps(profile.model_dump(mode="json", exclude_none=True))
-        async with self.db.pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO profiles (user_id, profile) VALUES (%s, %s::jsonb) ON CONFLICT (user_id)"
-                " DO UPDATE SET profile = excluded.profile, updated_at = now()",
-                (user, data),
-            )
 
 
 def get_context(request: Request) -> AppContext:

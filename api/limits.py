@@ -6,7 +6,8 @@
   (CONCURRENT_TURNS_PER_USER), an anonymous one by client address
   (CONCURRENT_TURNS_PER_ANONYMOUS_CLIENT — high, since a whole class may share one school NAT).
 Both answer 429 with Retry-After, before any thread is touched or model called. Both live in
-Postgres, so they hold across workers and replicas; the window uses the database's clock.
+Postgres (`core.stores.turn_limits`), so they hold across workers and replicas; the window uses the
+database's clock.
 
 The client address is the socket peer, unless TRUSTED_PROXY_HEADER names a header your proxies set
 (e.g. X-Forwarded-For). Then the address is the TRUSTED_PROXY_HOPS-th entry from the right of that
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,27 +30,9 @@ from starlette.requests import Request
 from api.errors import ApiError
 from core.db import Database
 from core.settings import Settings
+from core.stores import turn_limits
 
-SLOT_LOCK_CLASS = 72_616_003  # advisory-lock namespace for per-holder slot counting (see core.db)
 BUSY_RETRY_SECONDS = 5
-_COUNT = """
-INSERT INTO turn_rate_windows AS w (client, window_start, used)
-VALUES (%(client)s, floor(extract(epoch FROM now()) / %(window)s)::bigint, 1)
-ON CONFLICT (client) DO UPDATE SET
-    used = CASE WHEN w.window_start = excluded.window_start THEN w.used + 1 ELSE 1 END,
-    window_start = excluded.window_start
-WHERE w.window_start <> excluded.window_start OR w.used < %(limit)s
-RETURNING used
-"""
-_PURGE = (
-    "DELETE FROM turn_rate_windows WHERE window_start < floor(extract(epoch FROM now()) / %s)::bigint - 1"
-)
-_TAKE_SLOT = """
-INSERT INTO active_turns (turn_id, holder, expires_at)
-SELECT %(id)s, %(holder)s, now() + make_interval(secs => %(ttl)s)
-WHERE (SELECT count(*) FROM active_turns WHERE holder = %(holder)s AND expires_at >= now()) < %(cap)s
-RETURNING turn_id
-"""
 
 
 def client_address(request: Request, settings: Settings) -> str:
@@ -72,25 +54,17 @@ class TurnSlot:
     held: bool = False
 
     async def release(self) -> None:
+        """Free the slot (shielded from cancellation); a second call does nothing."""
         if self.held and self.db is not None:
             self.held = False
             # Shielded: a turn cancelled because its client left must still free its slot.
-            await asyncio.shield(self._delete(self.db))
+            await asyncio.shield(turn_limits.free_slot(self.db, self.turn_id))
 
     async def renew(self, seconds: float) -> None:
         """Keep the slot for `seconds` more (the thread lease's heartbeat calls this): a running turn
         stays counted however long it runs, and a crashed process's slots expire within a lease."""
         if self.held and self.db is not None:
-            async with self.db.pool.connection() as conn:
-                await conn.execute(
-                    "UPDATE active_turns SET expires_at = now() + make_interval(secs => %s)"
-                    " WHERE turn_id = %s",
-                    (seconds, self.turn_id),
-                )
-
-    async def _delete(self, db: Database) -> None:
-        async with db.pool.connection() as conn:
-            await conn.execute("DELETE FROM active_turns WHERE turn_id = %s", (self.turn_id,))
+            await turn_limits.renew_slot(self.db, self.turn_id, seconds)
 
 
 async def admit_turn(db: Database, settings: Settings, *, user: str | None, client: str) -> TurnSlot:
@@ -106,13 +80,7 @@ async def admit_turn(db: Database, settings: Settings, *, user: str | None, clie
     if cap <= 0:  # no cap configured
         return TurnSlot(None)
     slot = TurnSlot(db, str(uuid.uuid4()))
-    async with db.pool.connection() as conn, conn.transaction():
-        # Serialise admissions per holder (across processes) so that count-then-insert is exact.
-        await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SLOT_LOCK_CLASS, holder))
-        await conn.execute("DELETE FROM active_turns WHERE holder = %s AND expires_at < now()", (holder,))
-        params = {"id": slot.turn_id, "holder": holder, "ttl": settings.turn_lease_seconds, "cap": cap}
-        row = await (await conn.execute(_TAKE_SLOT, params)).fetchone()
-    if row is None:
+    if not await turn_limits.take_slot(db, slot.turn_id, holder, ttl=settings.turn_lease_seconds, cap=cap):
         raise ApiError(
             429,
             "too_many_turns",
@@ -127,13 +95,7 @@ async def _count_anonymous(db: Database, settings: Settings, client: str) -> Non
     limit, window = settings.anonymous_turn_limit, settings.anonymous_turn_window_seconds
     if limit <= 0:  # no limit configured
         return
-    async with db.pool.connection() as conn:
-        row = await (
-            await conn.execute(_COUNT, {"client": client, "window": window, "limit": limit})
-        ).fetchone()
-        if random.random() < 0.01:  # now and then, forget clients of windows long past
-            await conn.execute(_PURGE, (window,))
-    if row is None:
+    if not await turn_limits.count_turn(db, client, window=window, limit=limit):
         retry_after = max(1, math.ceil(window - time.time() % window))
         raise ApiError(
             429,

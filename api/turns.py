@@ -29,7 +29,8 @@ from api.deps import AppContext
 from api.errors import REFUSAL_STATUS, ApiError, dependency_unavailable, model_failure
 from api.limits import TurnSlot, admit_turn, client_address
 from api.streaming import STREAM_MODES, TaskStream, TokenSelector
-from api.threads import ThreadLease, claim_thread, discard_unused_thread, new_thread_id
+from api.thread_access import ThreadLease, claim_thread, discard_unused_thread, new_thread_id
+from core.stores import profiles
 from graphs import rewrite_policy as policy
 from graphs.context import run_config
 from graphs.rewrite_policy import RewriteRefused
@@ -85,7 +86,7 @@ async def open_turn(
     settings = context.settings
     slot = await admit_turn(context.db, settings, user=user, client=client_address(request, settings))
     try:
-        profile = await context.load_profile(user)
+        profile = await profiles.load(context.db, user)
         if mode in policy.ACTIONS:
             await policy.check(context.tutor.services, cast(policy.Action, mode), user, profile)
         thread_id = thread_id or new_thread_id()

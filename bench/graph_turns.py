@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from core.metrics import percentile  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from core.stores.threads import stored_bytes  # noqa: E402
 from graphs.context import run_config  # noqa: E402
-from graphs.nodes.memory import stored_bytes  # noqa: E402
 from graphs.tutor import open_tutor  # noqa: E402
 from ingest.book import ingest_book  # noqa: E402
 from tests.fakes import FakeOpenAI, Json, Text  # noqa: E402

@@ -36,6 +36,9 @@ _embedded_servers: dict[Path, Any] = {}
 
 MIGRATIONS_LOCK = 72_616_001  # arbitrary constant: the advisory lock serialising migrations across replicas
 CHECKPOINTER_LOCK = 72_616_002  # ... and LangGraph's checkpointer set-up (it deadlocks with itself)
+# (take, give back) statements of `Database.advisory_lock`, for a number key and for a text key.
+_NUMBER_LOCK = ("SELECT pg_try_advisory_lock(%s) AS ok", "SELECT pg_advisory_unlock(%s)")
+_TEXT_LOCK = ("SELECT pg_try_advisory_lock(hashtext(%s)) AS ok", "SELECT pg_advisory_unlock(hashtext(%s))")
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # How long one attempt to open a connection may take (libpq's default is to wait for the OS, ~2 min
 # on a black-holed host, during which the pool makes no other attempt).
@@ -179,22 +182,26 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def advisory_lock(self, key: int) -> AsyncIterator[AsyncConnection[DictRow]]:
+    async def advisory_lock(self, key: int | str) -> AsyncIterator[AsyncConnection[DictRow]]:
         """Hold a session-level advisory lock (on a connection of its own) for the block: how
-        replicas starting together take turns at one-time set-up work.
+        replicas starting together take turns at one-time set-up work, and how ingest runs one at
+        a time per collection. An `int` key is the lock itself; a `str` key (a collection's
+        namespace) is hashed to one with `hashtext`.
 
         Polls with `pg_try_advisory_lock` rather than waiting in `pg_advisory_lock`: a session
         blocked in that call is a running transaction, which the lock holder's CREATE INDEX
         CONCURRENTLY then waits for — an undetected deadlock (seen with two replicas starting)."""
+        take, give = _TEXT_LOCK if isinstance(key, str) else _NUMBER_LOCK
         async with self.pool.connection() as conn:
             for attempt in itertools.count():
-                if await _try_lock(conn, key):
+                row = await (await conn.execute(take, (key,))).fetchone()
+                if row and row["ok"]:
                     break
                 await asyncio.sleep(min(0.05 * (attempt + 1), 0.5))
             try:
                 yield conn
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                await conn.execute(give, (key,))
 
     async def migrate(self) -> list[str]:
         """Apply the migrations in `core/migrations/` that this database has not seen yet.
@@ -257,11 +264,6 @@ async def _check_connection(conn: AsyncConnection[Any]) -> None:
 
 async def _log_unreachable(pool: AsyncConnectionPool[Any]) -> None:
     log.warning("Postgres unreachable: pool %s gave up reconnecting for now", pool.name)
-
-
-async def _try_lock(conn: AsyncConnection[DictRow], key: int) -> bool:
-    row = await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (key,))).fetchone()
-    return bool(row and row["ok"])
 
 
 async def _apply(conn: AsyncConnection[DictRow], version: int, name: str, sql: str) -> None:

@@ -19,7 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from graphs.context import TutorServices
-from graphs.nodes import ask, intake, memory, rewrite, selection
+from graphs.nodes import ask, intake, remember, rewrite, selection
 from graphs.state import TurnInput, TurnOutput, TutorState
 
 
@@ -35,7 +35,7 @@ def build_graph(services: TutorServices, checkpointer: Any = None) -> CompiledSt
     graph.add_node("selection", bind(selection.answer_selection, services=services))
     graph.add_node("personalize", bind(rewrite.personalize, services=services))
     graph.add_node("translate", bind(rewrite.translate, services=services))
-    graph.add_node("remember", bind(memory.remember, services=services))
+    graph.add_node("remember", bind(remember.remember, services=services))
 
     graph.add_edge(START, "intake")
     graph.add_conditional_edges("intake", intake.route_turn)

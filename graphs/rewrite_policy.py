@@ -29,9 +29,9 @@ from langchain_core.runnables import RunnableConfig
 
 from chains import rewrite as chains
 from chains.retriever import page_doc_path
-from core import rewrite_store as store
 from core.language import detect_language
 from core.profile import LearnerProfile
+from core.stores import quotas, rewrite_cache
 from graphs.context import TutorServices
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Rewritten:
     language: str | None  # BCP-47 of the result (None: a subject without letters, e.g. only code)
     direction: Literal["rtl", "ltr"]
     cached: bool
-    quota: store.QuotaView
+    quota: quotas.QuotaView
 
 
 def profile_traits(profile: LearnerProfile | None) -> dict[str, object]:
@@ -99,7 +99,7 @@ async def check(
         )
     now = now or datetime.now(UTC)
     limit = daily_limit(services, action)
-    if (await store.usage(services.db, user, action, limit, now)).remaining <= 0:
+    if (await quotas.usage(services.db, user, action, limit, now)).remaining <= 0:
         raise _quota_exceeded(action, limit, now)
 
 
@@ -156,12 +156,12 @@ async def rewrite(
     direction: Literal["rtl", "ltr"] = "rtl" if result_language and chains.is_rtl(result_language) else "ltr"
     key = await _cache_key(services, action, subject, variant)
 
-    hit = await store.cached(services.db, key)
+    hit = await rewrite_cache.cached(services.db, key)
     if hit is not None:
-        view = await store.usage(services.db, user, action, limit, now)
+        view = await quotas.usage(services.db, user, action, limit, now)
         return Rewritten(hit, result_language, direction, cached=True, quota=view)
 
-    reservation = await store.reserve(services.db, user, action, limit, now)
+    reservation = await quotas.reserve(services.db, user, action, limit, now)
     if reservation is None:  # the day ran out since check(): another request took the last unit
         raise _quota_exceeded(action, limit, now)
     try:
@@ -176,7 +176,7 @@ async def rewrite(
         await reservation.refund()
         raise
     try:  # best effort: the reader has paid for this result and gets it even if caching it fails
-        await store.store(services.db, key, action, text)
+        await rewrite_cache.store(services.db, key, action, text)
     except Exception:
         log.warning("could not cache a %s result", action, exc_info=True)
     return Rewritten(text, result_language, direction, cached=False, quota=reservation.view)
@@ -186,7 +186,7 @@ def _quota_exceeded(action: str, limit: int, now: datetime) -> RewriteRefused:
     return RewriteRefused(
         "quota_exceeded",
         f"Daily {action} limit of {limit} reached; it resets at 00:00 UTC.",
-        retry_after=store.seconds_until_next_day(now),
+        retry_after=quotas.seconds_until_next_day(now),
     )
 
 

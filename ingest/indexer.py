@@ -61,43 +61,39 @@ async def sync_documents(
     """
     started = time.perf_counter()
     records = PostgresRecordManager(index.db.pool, index.namespace)
-    async with index.db.pool.connection() as lock_conn:
-        # One ingest per collection at a time, across processes and machines.
-        await lock_conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (index.namespace,))
-        try:
-            info = None if recreate else await index.load()
-            if info is None:
-                await index.create(
-                    dimension=embedding_dimension(index.embeddings),
-                    sparse_avgdl=average_length(index.sparse, (d.page_content for d in docs)),
-                )
-            else:
-                index.check_compatible(info)
-                if index.sentence_vectors and not index.has_sentences:
-                    raise IndexMismatch(
-                        f"collection '{index.collection}' was built without sentence vectors "
-                        "(SENTENCE_VECTORS): re-ingest with `tutor ingest PATH --recreate`"
-                    )
-
-            before = await records.keys_by_group()
-            result = await aindex(
-                _reporting(docs, on_progress),
-                records,
-                index.vector_store(),
-                cleanup="scoped_full",
-                source_id_key="source",
-                key_encoder=document_key,
-                batch_size=128,
+    # One ingest per collection at a time, across processes and machines.
+    async with index.db.advisory_lock(index.namespace):
+        info = None if recreate else await index.load()
+        if info is None:
+            await index.create(
+                dimension=embedding_dimension(index.embeddings),
+                sparse_avgdl=average_length(index.sparse, (d.page_content for d in docs)),
             )
-            gone = set(before) - present_sources if present_sources is not None else set()
-            if gone:
-                stale = await records.alist_keys(group_ids=sorted(gone))
-                if stale:
-                    index.vector_store().delete(list[str | int](stale))
-                    await records.adelete_keys(stale)
-            after = await records.keys_by_group()
-        finally:
-            await lock_conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (index.namespace,))
+        else:
+            index.check_compatible(info)
+            if index.sentence_vectors and not index.has_sentences:
+                raise IndexMismatch(
+                    f"collection '{index.collection}' was built without sentence vectors "
+                    "(SENTENCE_VECTORS): re-ingest with `tutor ingest PATH --recreate`"
+                )
+
+        before = await records.keys_by_group()
+        result = await aindex(
+            _reporting(docs, on_progress),
+            records,
+            index.vector_store(),
+            cleanup="scoped_full",
+            source_id_key="source",
+            key_encoder=document_key,
+            batch_size=128,
+        )
+        gone = set(before) - present_sources if present_sources is not None else set()
+        if gone:
+            stale = await records.alist_keys(group_ids=sorted(gone))
+            if stale:
+                index.vector_store().delete(list[str | int](stale))
+                await records.adelete_keys(stale)
+        after = await records.keys_by_group()
 
     summary = _compare(before, after)
     summary.chunks = sum(len(keys) for keys in after.values())

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from api.deps import Ctx, CurrentUser
 from api.openapi import error_responses
 from core.profile import LearnerProfile
+from core.stores import profiles
 
 router = APIRouter(prefix="/profile", tags=["profile"], responses=error_responses(400, 401, 422, 503))
 
@@ -20,11 +21,11 @@ router = APIRouter(prefix="/profile", tags=["profile"], responses=error_response
 @router.get("")
 async def get_profile(context: Ctx, user: CurrentUser) -> LearnerProfile:
     """The stored profile; every field null when the reader never saved one."""
-    return await context.load_profile(user) or LearnerProfile()
+    return await profiles.load(context.db, user) or LearnerProfile()
 
 
 @router.put("")
 async def put_profile(body: LearnerProfile, context: Ctx, user: CurrentUser) -> LearnerProfile:
     """Store the profile (replacing the previous one) and return it as stored."""
-    await context.save_profile(user, body)
+    await profiles.save(context.db, user, body)
     return body

@@ -18,7 +18,8 @@ from api.deps import AppContext, Ctx, OptionalUser
 from api.errors import model_failure
 from api.openapi import error_responses
 from core.profile import LanguageCode
-from core.rewrite_store import QuotaView
+from core.stores import profiles
+from core.stores.quotas import QuotaView
 from graphs import rewrite_policy as policy
 from graphs.state import NulFreeStr
 
@@ -71,7 +72,7 @@ async def _rewrite(
     language: str | None = None,
 ) -> RewriteResponse:
     services = context.tutor.services
-    profile = await context.load_profile(user)
+    profile = await profiles.load(context.db, user)
     await policy.check(services, action, user, profile)
     subject = await policy.find_subject(services, action, content=body.content, page=body.page)
     try:

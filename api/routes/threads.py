@@ -11,14 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import Ctx, CurrentUser, OptionalUser
 from api.errors import ApiError, not_found
 from api.openapi import error_responses
-from api.threads import (
-    ThreadLease,
-    delete_thread,
-    list_threads,
-    owned_thread,
-    rename_thread,
-    thread_messages,
-)
+from api.thread_access import ThreadLease, delete_thread, owned_thread
+from core.stores import feedback, threads
 from graphs.state import NulFreeStr
 
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -73,13 +67,13 @@ async def get_threads(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[ThreadSummary]:
     """The caller's threads, most recently active first."""
-    return [ThreadSummary(**row) for row in await list_threads(context.db, user, limit, offset)]
+    return [ThreadSummary(**row) for row in await threads.list_for_user(context.db, user, limit, offset)]
 
 
 @router.get("/{thread_id}", responses=error_responses(401, 404, 422, 503))
 async def get_thread(thread_id: str, context: Ctx, user: OptionalUser) -> ThreadDetail:
     row = await owned_thread(context.db, thread_id, user)
-    messages = [Message(**m) for m in await thread_messages(context.db, thread_id)]
+    messages = [Message(**m) for m in await threads.messages(context.db, thread_id)]
     return ThreadDetail(
         **{key: row[key] for key in ("thread_id", "title", "created_at", "updated_at")}, messages=messages
     )
@@ -88,7 +82,7 @@ async def get_thread(thread_id: str, context: Ctx, user: OptionalUser) -> Thread
 @router.patch("/{thread_id}", responses=error_responses(400, 401, 404, 422, 503))
 async def patch_thread(thread_id: str, body: TitleUpdate, context: Ctx, user: OptionalUser) -> dict[str, str]:
     await owned_thread(context.db, thread_id, user)
-    await rename_thread(context.db, thread_id, body.title.strip())
+    await threads.rename(context.db, thread_id, body.title.strip())
     return {"thread_id": thread_id, "title": body.title.strip()}
 
 
@@ -110,20 +104,11 @@ async def remove_thread(thread_id: str, context: Ctx, user: OptionalUser) -> Res
 async def post_feedback(thread_id: str, body: Feedback, context: Ctx, user: CurrentUser) -> dict[str, Any]:
     """Thumbs up/down (and a comment) on one answer; a later rating of the same answer replaces it."""
     await owned_thread(context.db, thread_id, user)
-    async with context.db.pool.connection() as conn:
-        message = await (
-            await conn.execute(
-                "SELECT role FROM thread_messages WHERE thread_id = %s AND seq = %s", (thread_id, body.seq)
-            )
-        ).fetchone()
-        if message is None:
-            raise not_found("message")
-        if message["role"] != "assistant":
-            raise ApiError(422, "invalid_request", "Feedback rates an answer: pick an assistant message.")
-        await conn.execute(
-            "INSERT INTO feedback (thread_id, seq, user_id, rating, comment) VALUES (%s, %s, %s, %s, %s)"
-            " ON CONFLICT (thread_id, seq) DO UPDATE SET rating = excluded.rating,"
-            " comment = excluded.comment, user_id = excluded.user_id, created_at = now()",
-            (thread_id, body.seq, user, 1 if body.rating == "up" else -1, body.comment),
-        )
+    role = await threads.message_role(context.db, thread_id, body.seq)
+    if role is None:
+        raise not_found("message")
+    if role != "assistant":
+        raise ApiError(422, "invalid_request", "Feedback rates an answer: pick an assistant message.")
+    rating = 1 if body.rating == "up" else -1
+    await feedback.rate(context.db, thread_id, body.seq, user, rating, body.comment)
     return {"thread_id": thread_id, "seq": body.seq, "rating": body.rating}

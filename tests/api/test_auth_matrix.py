@@ -18,7 +18,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from api.threads import claim_thread
+from api.thread_access import claim_thread
 from tests.api.jwks import JWKSServer, ec_key, rsa_key, serve_jwks
 from tests.api.test_auth import b64, hmac_token
 

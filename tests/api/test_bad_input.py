@@ -16,7 +16,7 @@ from typing import Any
 
 from langserve.lzstring import LZString
 
-from api.threads import claim_thread
+from api.thread_access import claim_thread
 from tests.fakes.fixtures import make_chat_model
 
 MARKER = "SECRET-MARKER-7f3a"  # put into bad values: it must never come back in a response

@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage
 
-from core.rewrite_store import seconds_until_next_day
+from core.stores.quotas import seconds_until_next_day
 from tests.fakes import CapturedRequest, Error, FakeOpenAI, Text
 from tests.fakes.fixtures import make_chat_model
 

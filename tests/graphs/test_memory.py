@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from core.db import Database
-from graphs.nodes.memory import stored_bytes
+from core.stores.threads import stored_bytes
 from tests.graphs.conftest import turn, tutor_responder
 
 SELECTION = "Quality of service profiles decide whether messages are kept, dropped or resent when links fail."

@@ -1,6 +1,7 @@
-"""Where rewrites (personalize, translate) keep their state: per-user daily counters and cached results.
+"""Per-user daily counters of rewrites (personalize, translate): the `usage_counters` table.
 
-Only SQL lives here; what the counters and the cache mean is decided by `graphs.rewrite_policy`.
+Only SQL lives here; what the counters mean is decided by `graphs.rewrite_policy` (the cached
+results are in `core.stores.rewrite_cache`).
 
 Counters: a call takes a unit *before* the model is asked, with one statement that either takes it
 or finds the day used up, so concurrent requests never overshoot the limit; a call that then fails
@@ -16,7 +17,6 @@ that fails the `WHERE` is not updated and returns nothing: that caller is over t
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -34,11 +34,6 @@ _REFUND = (
     "UPDATE usage_counters SET used = used - 1 WHERE user_id = %s AND action = %s AND day = %s AND used > 0"
 )
 _USED = "SELECT used FROM usage_counters WHERE user_id = %s AND action = %s AND day = %s"
-_CACHED = "SELECT result FROM rewrite_cache WHERE cache_key = %s"
-_STORE = (
-    "INSERT INTO rewrite_cache (cache_key, action, result) VALUES (%s, %s, %s::jsonb)"
-    " ON CONFLICT (cache_key) DO NOTHING"
-)
 
 
 class QuotaView(BaseModel):
@@ -50,10 +45,12 @@ class QuotaView(BaseModel):
 
     @classmethod
     def of(cls, limit: int, used: int) -> QuotaView:
+        """The view of `used` units out of `limit` (never a negative remainder)."""
         return cls(limit=limit, used=used, remaining=max(limit - used, 0))
 
 
 def utc_day(now: datetime) -> date:
+    """The UTC calendar day of `now`: the day a counter belongs to."""
     return now.astimezone(UTC).date()
 
 
@@ -76,6 +73,7 @@ class Reservation:
     refunded: bool = False
 
     async def refund(self) -> None:
+        """Give the unit back to its day's counter; a second call does nothing."""
         if self.refunded:
             return
         self.refunded = True
@@ -104,14 +102,3 @@ async def usage(db: Database, user: str, action: str, limit: int, now: datetime)
     async with db.pool.connection() as conn:
         row = await (await conn.execute(_USED, (user, action, utc_day(now)))).fetchone()
     return QuotaView.of(limit, int(row["used"]) if row else 0)
-
-
-async def cached(db: Database, key: str) -> str | None:
-    async with db.pool.connection() as conn:
-        row = await (await conn.execute(_CACHED, (key,))).fetchone()
-    return str(row["result"]["result"]) if row else None
-
-
-async def store(db: Database, key: str, action: str, result: str) -> None:
-    async with db.pool.connection() as conn:
-        await conn.execute(_STORE, (key, action, json.dumps({"result": result})))

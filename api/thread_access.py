@@ -1,4 +1,4 @@
-"""Threads as the API sees them: who owns one, what it says, and who is running a turn on it.
+"""Who may use a thread, and who is running a turn on it: the API's policy over `core.stores.threads`.
 
 Ownership: a thread belongs to the user who started it; an anonymous thread (user NULL) to whoever
 holds its unguessable id. Any other caller gets the same 404 as for a thread that does not exist.
@@ -24,16 +24,19 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from api.errors import ApiError, not_found
 from core.db import Database, is_database_unavailable
+from core.stores import threads
 
 log = logging.getLogger(__name__)
 THREAD_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
 def new_thread_id() -> str:
+    """A fresh thread id."""
     return str(uuid.uuid4())  # 122 random bits: an anonymous thread's only key
 
 
 def check_thread_id(thread_id: str) -> str:
+    """`thread_id` itself if well formed; else 400 `invalid_thread_id`."""
     if not THREAD_ID.match(thread_id):
         raise ApiError(
             400, "invalid_thread_id", "A thread id is 8-128 characters of letters, digits and . _ : -"
@@ -49,31 +52,19 @@ async def claim_thread(db: Database, thread_id: str, user: str | None) -> bool:
     """Create the thread for `user` if it is new; 404 if it exists and is not theirs.
 
     True when this call created the row, so a caller whose turn then does not run can take it back
-    (`discard_unused_thread`) instead of leaving an empty thread in the reader's list."""
+    (`discard_unused_thread`) instead of leaving an empty thread in the reader's list.
+    """
     check_thread_id(thread_id)
-    async with db.pool.connection() as conn:
-        inserted = await (
-            await conn.execute(
-                "INSERT INTO threads (thread_id, user_id) VALUES (%s, %s) ON CONFLICT DO NOTHING"
-                " RETURNING thread_id",
-                (thread_id, user),
-            )
-        ).fetchone()
-        row = await (
-            await conn.execute("SELECT user_id FROM threads WHERE thread_id = %s", (thread_id,))
-        ).fetchone()
+    created = await threads.create(db, thread_id, user)
+    row = await threads.get(db, thread_id)
     if row is None or not _visible(row["user_id"], user):
         raise not_found()
-    return inserted is not None
+    return created
 
 
 async def discard_unused_thread(db: Database, checkpointer: BaseCheckpointSaver[Any], thread_id: str) -> None:
     """Delete a thread that holds no messages (its only turn was refused before it ran)."""
-    async with db.pool.connection() as conn:
-        used = await (
-            await conn.execute("SELECT 1 FROM thread_messages WHERE thread_id = %s LIMIT 1", (thread_id,))
-        ).fetchone()
-    if used is None:
+    if not await threads.has_messages(db, thread_id):
         await delete_thread(db, checkpointer, thread_id)
 
 
@@ -81,56 +72,19 @@ async def owned_thread(db: Database, thread_id: str, user: str | None) -> dict[s
     """The thread's row, if `user` may see it; else 404."""
     if not THREAD_ID.match(thread_id):
         raise not_found()
-    async with db.pool.connection() as conn:
-        row = await (
-            await conn.execute(
-                "SELECT thread_id, user_id, title, created_at, updated_at FROM threads WHERE thread_id = %s",
-                (thread_id,),
-            )
-        ).fetchone()
+    row = await threads.get(db, thread_id)
     if row is None or not _visible(row["user_id"], user):
         raise not_found()
-    return dict(row)
-
-
-async def list_threads(db: Database, user: str, limit: int, offset: int) -> list[dict[str, Any]]:
-    async with db.pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                "SELECT t.thread_id, t.title, t.created_at, t.updated_at,"
-                " (SELECT count(*) FROM thread_messages m WHERE m.thread_id = t.thread_id) AS messages"
-                " FROM threads t WHERE t.user_id = %s"
-                " ORDER BY t.updated_at DESC, t.thread_id LIMIT %s OFFSET %s",
-                (user, limit, offset),
-            )
-        ).fetchall()
-    return [dict(row) for row in rows]
-
-
-async def thread_messages(db: Database, thread_id: str) -> list[dict[str, Any]]:
-    async with db.pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                "SELECT seq, role, content, route, sources, grounded, language, created_at"
-                " FROM thread_messages WHERE thread_id = %s ORDER BY seq",
-                (thread_id,),
-            )
-        ).fetchall()
-    return [dict(row) for row in rows]
-
-
-async def rename_thread(db: Database, thread_id: str, title: str) -> None:
-    async with db.pool.connection() as conn:
-        await conn.execute(
-            "UPDATE threads SET title = %s, updated_at = now() WHERE thread_id = %s", (title, thread_id)
-        )
+    return row
 
 
 async def delete_thread(db: Database, checkpointer: BaseCheckpointSaver[Any], thread_id: str) -> None:
-    """Checkpoints first: if the second step fails the thread still lists and can be deleted again."""
+    """Delete the thread's checkpoints, then its row and transcript.
+
+    Checkpoints first: if the second step fails the thread still lists and can be deleted again.
+    """
     await checkpointer.adelete_thread(thread_id)
-    async with db.pool.connection() as conn:
-        await conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))
+    await threads.delete(db, thread_id)
 
 
 class ThreadLease:
@@ -140,7 +94,8 @@ class ThreadLease:
     third of that while the turn runs, so a long answer keeps its thread while a server killed
     mid-turn leaves it locked for one lease at most, not for the longest turn imaginable. `release`
     is idempotent, so a stream can release both when it ends and from a clean-up hook that runs if
-    it never started."""
+    it never started.
+    """
 
     def __init__(
         self,
@@ -150,6 +105,14 @@ class ThreadLease:
         lease_seconds: float,
         also_renew: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
+        """Prepare a lease on `thread_id` (not taken until `acquire`).
+
+        Args:
+            db: The database holding the thread's row.
+            thread_id: The thread to hold.
+            lease_seconds: How long one hold lasts unless renewed.
+            also_renew: Called with `lease_seconds` at each successful renewal.
+        """
         self.db, self.thread_id, self.lease_seconds = db, thread_id, lease_seconds
         self.also_renew = also_renew  # another hold of the same turn, kept alive by the same heartbeat
         self.token = uuid.uuid4().hex
@@ -170,6 +133,7 @@ class ThreadLease:
         self._heartbeat = asyncio.create_task(self._renew_while_held())
 
     async def release(self) -> None:
+        """Give the thread back (shielded from cancellation); a second call does nothing."""
         if self.held:
             self.held = False
             if self._heartbeat is not None:
@@ -178,8 +142,11 @@ class ThreadLease:
             await asyncio.shield(self._give_back())
 
     async def _renew_while_held(self) -> None:
-        """Every lease/3 seconds: push the expiry one lease ahead. Stops when the lease is released
-        (or dropped by setting `held` False, as DELETE does once the row is gone)."""
+        """Every lease/3 seconds: push the expiry one lease ahead.
+
+        Stops when the lease is released (or dropped by setting `held` False, as DELETE does once
+        the row is gone).
+        """
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             if not self.held:
@@ -198,36 +165,14 @@ class ThreadLease:
                 return
 
     async def _take(self) -> bool:
-        async with self.db.pool.connection() as conn:
-            row = await (
-                await conn.execute(
-                    "UPDATE threads SET busy_token = %s, busy_until = now() + make_interval(secs => %s)"
-                    " WHERE thread_id = %s AND (busy_until IS NULL OR busy_until < now())"
-                    " RETURNING thread_id",
-                    (self.token, self.lease_seconds, self.thread_id),
-                )
-            ).fetchone()
-        return row is not None
+        return await threads.take_lease(self.db, self.thread_id, self.token, self.lease_seconds)
 
     async def _renew(self) -> bool:
-        async with self.db.pool.connection() as conn:
-            row = await (
-                await conn.execute(
-                    "UPDATE threads SET busy_until = now() + make_interval(secs => %s)"
-                    " WHERE thread_id = %s AND busy_token = %s RETURNING thread_id",
-                    (self.lease_seconds, self.thread_id, self.token),
-                )
-            ).fetchone()
-        return row is not None
+        return await threads.renew_lease(self.db, self.thread_id, self.token, self.lease_seconds)
 
     async def _give_back(self) -> None:
         try:
-            async with self.db.pool.connection() as conn:
-                await conn.execute(
-                    "UPDATE threads SET busy_token = NULL, busy_until = NULL"
-                    " WHERE thread_id = %s AND busy_token = %s",
-                    (self.thread_id, self.token),
-                )
+            await threads.release_lease(self.db, self.thread_id, self.token)
         except Exception as exc:
             if not is_database_unavailable(exc):
                 raise
