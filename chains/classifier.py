@@ -14,11 +14,10 @@ import re
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
-from chains.prompts import CLASSIFY_HUMAN, CLASSIFY_SYSTEM
+from chains.prompts import CLASSIFY_PROMPT
 
 log = logging.getLogger(__name__)
 Intent = Literal["ask", "personalize", "translate"]
@@ -58,8 +57,7 @@ async def classify(model: BaseChatModel | None, message: str, config: RunnableCo
     without a model, where only ask (and selection) can answer."""
     if model is None:
         return "ask"
-    prompt = ChatPromptTemplate.from_messages([("system", CLASSIFY_SYSTEM), ("human", CLASSIFY_HUMAN)])
-    chain = prompt | model.with_structured_output(RouteChoice)
+    chain = CLASSIFY_PROMPT | model.with_structured_output(RouteChoice)
     try:
         choice = await chain.ainvoke({"message": message}, config)
     except Exception as exc:  # a router failure must not fail the turn: asking is always safe

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from chains.classifier import classify
 from graphs.context import ServerContext, TutorServices
-from graphs.state import Route, TurnInput, TutorState
+from graphs.state import Route, TurnInput, TutorState, fresh_output
 
 
 class InvalidTurn(ValueError):
@@ -38,16 +38,7 @@ async def intake(state: TutorState, config: RunnableConfig, *, services: TutorSe
     else:
         route = await classify(services.chat_model, turn.message, config)
     # Reset this turn's outputs: the state still holds the previous turn's.
-    return {
-        "route": route,
-        "thread_id": context.thread_id,
-        "answer": "",
-        "sources": [],
-        "grounded": True,
-        "verified_selection": None,
-        "error": None,
-        "passages": [],
-    }
+    return {**fresh_output(), "route": route, "thread_id": context.thread_id, "passages": []}
 
 
 def route_turn(state: TutorState) -> Literal["condense", "selection", "personalize", "translate"]:
