@@ -101,7 +101,7 @@ def _version() -> str:
 
 
 def served_app() -> FastAPI:
-    """uvicorn's factory for `tutor serve` (each worker process calls it)."""
+    """Uvicorn's factory for `tutor serve` (each worker process calls it)."""
     from api.logs import LOG_LEVEL_VARIABLE, configure_logging
 
     settings = get_settings()

@@ -78,7 +78,8 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     """Where and what, never the offending value (it may be a reader's selection or a token).
 
     Errors are pydantic's dicts, except that LangServe raises some as bare strings
-    (`RequestValidationError(errors=["Invalid JSON body"])`): those become a detail about the body."""
+    (`RequestValidationError(errors=["Invalid JSON body"])`): those become a detail about the body.
+    """
     details: list[dict[str, Any]] = []
     for error in errors:
         if not isinstance(error, dict):
@@ -100,8 +101,10 @@ def model_unavailable() -> ApiError:
 
 
 def model_failure(exc: BaseException) -> ApiError | None:
-    """What the client is told when the chat model failed (whichever provider), or None when `exc`
-    is not a model failure. A safety block is not an outage: asking again gives the same."""
+    """What the client is told when the chat model failed (whichever provider), else None.
+
+    None when `exc` is not a model failure. A safety block is not an outage: asking again gives the same.
+    """
     if blocked_answer(exc) is not None:
         message = "The model's safety filter withheld this answer; try asking in other words."
         return ApiError(422, "answer_blocked", message)
@@ -146,9 +149,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def dependency_unavailable(exc: BaseException) -> ApiError | None:
-    """A 503 for errors meaning Postgres or Qdrant cannot be reached right now (pool timeout, lost
-    connection, refused connection), which a client may retry; None for anything else (a bug: 500).
-    Routes get it from `_dependency_error`, streams as their `error` event."""
+    """A 503 for errors meaning Postgres or Qdrant cannot be reached right now, else None.
+
+    Such errors (pool timeout, lost or refused connection) are ones a client may retry; anything
+    else is a bug (500). Routes get it from `_dependency_error`, streams as their `error` event.
+    """
     if is_database_unavailable(exc):
         message = "The database is not reachable right now; try again in a few seconds."
         return ApiError(503, "database_unavailable", message, headers={"Retry-After": "2"})

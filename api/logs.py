@@ -83,7 +83,8 @@ def log_handler(log_format: Literal["auto", "json", "text"], stream: Any = None)
 
 def configure_logging(log_format: Literal["auto", "json", "text"] = "auto", level: str = "INFO") -> None:
     """One handler on the root logger for ours, uvicorn's and the libraries' records (uvicorn's own
-    access log is replaced by ours, api.middleware)."""
+    access log is replaced by ours, api.middleware).
+    """
     handler = log_handler(log_format)
     if logging.getLevelName(level.upper()) != logging.DEBUG:
         handler.addFilter(OursOrWarnings())

@@ -26,7 +26,8 @@ THREAD_COOKIE = "tutor_thread"  # the playground's conversation (see api.langser
 
 class RequestContext:
     """Gives each request an id (a sane client `X-Request-Id` is kept), echoes it, and returns the
-    thread a turn ran on as `X-Thread-Id` (routes put it in `request.state.thread_id`)."""
+    thread a turn ran on as `X-Thread-Id` (routes put it in `request.state.thread_id`).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -79,10 +80,14 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimit:
-    """413 in our error shape for bodies above `max_bytes`: announced (Content-Length) ones at once,
-    chunked ones as soon as the count passes the limit. (FastAPI's own `max_body_size` answers the
-    first case in plain text, from outside our exception handlers.) Raised as an HTTPException from
-    `receive`, the error reaches the app's handlers wherever the body is read, LangServe included."""
+    """413 in our error shape for bodies above `max_bytes`.
+
+    Announced (Content-Length) ones at once, chunked ones as soon as the count passes the limit.
+
+    (FastAPI's own `max_body_size` answers the first case in plain text, from outside our exception handlers.)
+    Raised as an HTTPException from `receive`, the error reaches the app's handlers wherever the body is read,
+    LangServe included.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes

@@ -68,7 +68,8 @@ TUTOR_STREAMS = ("/stream", "/stream_log", "/stream_events")
 def tutor_openapi(app: FastAPI, prefix: str) -> dict[str, Any]:
     """The app's schema with LangServe's route docs corrected: our error responses, streams as
     `text/event-stream`, and no `config_hash` query parameter (the routes that answer ignore it;
-    only the `/c/{config_hash}/` path form reads one)."""
+    only the `/c/{config_hash}/` path form reads one).
+    """
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, routes=app.routes, tags=app.openapi_tags)

@@ -39,7 +39,8 @@ class PlaceholderRestorer:
     """Undo placeholders in a token stream: text after an unmatched `⟦` is held back until its `⟧`.
 
     Mangled forms the final restore repairs (`[[C1]]`, `⟦ C 1 ⟧`) pass through here as typed; the
-    `done` event carries the repaired text."""
+    `done` event carries the repaired text.
+    """
 
     def __init__(self, originals: Mapping[str, str]) -> None:
         self.originals, self.pending = originals, ""
@@ -103,7 +104,8 @@ class TaskStream(Generic[T]):
     scope, and anyio's repeated cancellation was seen to interrupt LangGraph's own clean-up, leaving
     the running node — and its model call — going. So the route stops the run from sse-starlette's
     disconnect hook, before that teardown: cancelling this task and awaiting it lets LangGraph cancel
-    the node properly (tests/api/test_stream.py checks the model connection is closed)."""
+    the node properly (tests/api/test_stream.py checks the model connection is closed).
+    """
 
     def __init__(self, source: AsyncIterator[T]) -> None:
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()

@@ -65,7 +65,8 @@ async def selection_answer(
     or None when the model's reply is not one (not JSON, a field missing): the caller declines.
 
     Structured, so that declining never hangs on parsing free text. Not tagged `ANSWER_TAG`: the raw
-    JSON must not stream; the caller streams the answer once it is judged."""
+    JSON must not stream; the caller streams the answer once it is judged.
+    """
     chain = SELECTION_PROMPT | model.with_structured_output(SelectionReply)
     try:
         reply = await chain.ainvoke({"selection": as_data(selection), "question": as_data(question)}, config)

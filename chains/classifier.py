@@ -44,7 +44,8 @@ class RouteChoice(BaseModel):
 
 def classify_by_keywords(message: str) -> Intent:
     """The fallback when the classifier call fails: explicit translate/personalize wording, else a
-    question."""
+    question.
+    """
     if _TRANSLATE.search(message):
         return "translate"
     if _PERSONALIZE.search(message):
@@ -54,7 +55,8 @@ def classify_by_keywords(message: str) -> Intent:
 
 async def classify(model: BaseChatModel | None, message: str, config: RunnableConfig | None = None) -> Intent:
     """The route for `message`: one structured call with a model (keyword rules if it fails); `ask`
-    without a model, where only ask (and selection) can answer."""
+    without a model, where only ask (and selection) can answer.
+    """
     if model is None:
         return "ask"
     chain = CLASSIFY_PROMPT | model.with_structured_output(RouteChoice)

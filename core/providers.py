@@ -29,7 +29,8 @@ BLOCKED_REASONS = frozenset(
 
 class AnswerBlocked(ModelError):
     """The provider withheld the answer (Gemini's safety filters): there is no text to show, and
-    asking again will not change that, so it is reported as such rather than as an empty answer."""
+    asking again will not change that, so it is reported as such rather than as an empty answer.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"The model's safety filter withheld the answer ({reason}).")
@@ -119,7 +120,8 @@ def make_chat_model(settings: Settings, **client_options: Any) -> BaseChatModel 
 class BlockedAnswerCheck(BaseCallbackHandler):
     """Raises `AnswerBlocked` when a reply ends for safety (Gemini's `finishReason: SAFETY` or a
     blocked prompt, OpenAI-compatible `content_filter`): the client returns an empty (or cut)
-    message then, which would otherwise read as an empty answer or unparseable structured output."""
+    message then, which would otherwise read as an empty answer or unparseable structured output.
+    """
 
     raise_error = True  # a callback's error normally is only logged
 
@@ -174,7 +176,8 @@ def model_errors() -> tuple[type[BaseException], ...]:
 
 def is_model_error(exc: BaseException) -> bool:
     """A provider failure after the SDK's retries, alone or as every failure of a chain's parts
-    (parts run in a TaskGroup, so their errors arrive wrapped in an ExceptionGroup)."""
+    (parts run in a TaskGroup, so their errors arrive wrapped in an ExceptionGroup).
+    """
     errors = model_errors()
     if isinstance(exc, BaseExceptionGroup):
         return exc.subgroup(lambda leaf: not isinstance(leaf, (*errors, BaseExceptionGroup))) is None

@@ -41,7 +41,8 @@ def _optional_as_omittable(schema: dict[str, Any]) -> None:
 
     Why: LangServe's playground builds its form from this schema and cannot draw a `null` branch
     (`Unknown type: {"type":"null"}`, a blank page), and a `null` default fails its own `string`
-    check. Validation is unchanged: an explicit `null` is still accepted and means "not given"."""
+    check. Validation is unchanged: an explicit `null` is still accepted and means "not given".
+    """
     for field in schema.get("properties", {}).values():
         branches = field.get("anyOf", [])
         if {"type": "null"} in branches and len(branches) == 2:
@@ -101,7 +102,8 @@ class TurnOutput(TypedDict):
 class InputState(TypedDict, total=False):
     """This turn's input as the graph keeps it: `TurnInput`'s fields (a test keeps them equal).
 
-    Optional fields are cleared to None when the turn ends (`CLEARED_INPUT`)."""
+    Optional fields are cleared to None when the turn ends (`CLEARED_INPUT`).
+    """
 
     message: str
     mode: Mode | None
@@ -131,7 +133,8 @@ class TutorState(InputState, MemoryState, WorkState, TurnOutput, total=False):
     """Everything the graph keeps: input, memory, this turn's work and the output.
 
     Input fields are cleared at the end of each turn, so a follow-up never inherits the previous
-    turn's selection or content by accident."""
+    turn's selection or content by accident.
+    """
 
 
 # Optional input fields, set to None when a turn ends (the next turn always brings a `message`).

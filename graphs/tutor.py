@@ -43,7 +43,8 @@ async def open_checkpointer(index: BookIndex) -> AsyncPostgresSaver:
     """The LangGraph checkpointer on the project's pool (its tables are created once).
 
     Set-up runs under an advisory lock: two replicas running its CREATE INDEX CONCURRENTLY
-    migrations at once deadlocked (tests/api/test_processes.py starts two together)."""
+    migrations at once deadlocked (tests/api/test_processes.py starts two together).
+    """
     saver = AsyncPostgresSaver(index.db.pool)
     async with index.db.advisory_lock(CHECKPOINTER_LOCK):
         await saver.setup()

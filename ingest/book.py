@@ -16,7 +16,8 @@ from ingest.splitter import Chunk, split_page
 
 def chunk_document(chunk: Chunk) -> Document:
     """The indexed form of a chunk: the heading path leads the text, because a passage's headings
-    say what it is about (both the dense and the BM25 leg match better with them)."""
+    say what it is about (both the dense and the BM25 leg match better with them).
+    """
     metadata = chunk.metadata()
     metadata["chunk_id"] = metadata.pop("id")
     return Document(page_content=f"{chunk.heading_path}\n\n{chunk.text}", metadata=metadata)

@@ -105,8 +105,10 @@ def decline_report(scored: Sequence[ScoredQuestion], floor: float, split: str = 
 
 
 def tune_floor(scored: Sequence[ScoredQuestion]) -> float:
-    """The floor with the best F1 on the tune split (the lowest such floor on a tie: it declines
-    least). Candidates are midpoints between consecutive scores."""
+    """The floor with the best F1 on the tune split (the lowest such floor on a tie: it declines least).
+
+    Candidates are midpoints between consecutive scores.
+    """
     supports = sorted({q.support for q in scored if q.split == "tune"})
     candidates = [round((a + b) / 2, 3) for a, b in pairwise(supports)]
     return max(candidates, key=lambda floor: (decline_report(scored, floor, "tune").f1, -floor))
@@ -114,7 +116,8 @@ def tune_floor(scored: Sequence[ScoredQuestion]) -> float:
 
 def evaluate_selections(path: Path, embeddings: Embeddings, floor: float) -> dict[str, Any]:
     """Precision and recall of declining at `floor` on each split and on all, plus the floor the
-    tune split alone would pick."""
+    tune split alone would pick.
+    """
     items = load_selections(path)
     scored = score_questions(items, embeddings)
     return {

@@ -27,7 +27,8 @@ def read_input(state: TutorState) -> TurnInput:
 
 async def intake(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:
     """Routing: an explicit mode wins; a selection with `auto` means selection; else the classifier
-    (one call at most; it sees only the message; without a chat model always ask)."""
+    (one call at most; it sees only the message; without a chat model always ask).
+    """
     turn = read_input(state)
     context = ServerContext.from_config(config)
     route: Route
