@@ -1,6 +1,7 @@
 """Turning a graph run into the widget's event stream.
 
-Events (DESIGN.md): `metadata {thread_id, run_id, route}` once the route is known, `token {delta}`
+Events (docs/design.md, "The HTTP surface"): `metadata {thread_id, run_id, route}` once the route is
+known, `token {delta}`
 for the answer only — the answering model call's tokens (tagged `tutor-answer`; the classifier,
 query rewrite, title and summary calls stay silent), or, for an answer no model streams (extractive,
 a decline, a structured reply), its sentences from the custom stream (`graphs.answer_stream`) —
