@@ -60,17 +60,20 @@ class ApiError(Exception):
 
 
 def not_found(what: str = "thread") -> ApiError:
+    """A 404 `not_found` for `what`."""
     # Someone else's thread and a thread that never existed must look the same.
     return ApiError(404, "not_found", f"No such {what}.")
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON error shape `{"error": {"code", "message", ...}}`."""
     return {"error": {"code": code, "message": message, **extra}}
 
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
+    """A JSON response in the error shape with `status` and any extra headers."""
     return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
 
 
@@ -180,6 +183,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error the app can raise in the error shape, never with a traceback."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RewriteRefused, _refused)
     app.add_exception_handler(HTTPException, _http_error)

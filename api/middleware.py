@@ -25,7 +25,9 @@ THREAD_COOKIE = "tutor_thread"  # the playground's conversation (see api.langser
 
 
 class RequestContext:
-    """Gives each request an id (a sane client `X-Request-Id` is kept), echoes it, and returns the
+    """ASGI middleware giving each request an id and writing the access log line.
+
+    A sane client `X-Request-Id` is kept, and echoed; it also returns the
     thread a turn ran on as `X-Thread-Id` (routes put it in `request.state.thread_id`).
     """
 
@@ -33,6 +35,7 @@ class RequestContext:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with its id, echo the id and log the access line."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -75,6 +78,8 @@ class RequestContext:
 
 
 class BodyTooLarge(HTTPException):
+    """The request body is over `MAX_BODY_BYTES` (413)."""
+
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The request body is larger than {limit} bytes.")
 
@@ -93,6 +98,7 @@ class BodyLimit:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request, refusing its body once it grows past the limit."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -46,7 +46,9 @@ def reader_view(graph: Runnable[Any, Any]) -> Runnable[Any, str]:
 
 
 def closing_text(streamed: str, output: dict[str, Any]) -> str:
-    """What follows the streamed tokens: the rest of the answer (all of it when nothing streamed,
+    """The text the playground shows after the streamed tokens.
+
+    That is: the rest of the answer (all of it when nothing streamed,
     as with extractive answers), the checked answer again if it differs from what streamed (the
     model's unknown citation markers are dropped from it), then the sources or the error.
     """
@@ -64,7 +66,9 @@ def closing_text(streamed: str, output: dict[str, Any]) -> str:
 
 
 async def fresh_page(request: Request) -> None:
-    """Route dependency: loading the playground's page starts a new conversation (its thread cookie
+    """Route dependency: a fresh playground page starts a new thread.
+
+    Route dependency: loading the playground's page starts a new conversation (its thread cookie
     is cleared), since the page shows none of the earlier one.
     """
     if request.method == "GET" and request.url.path.endswith("/playground/"):

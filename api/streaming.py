@@ -47,6 +47,7 @@ class PlaceholderRestorer:
         self.originals, self.pending = originals, ""
 
     def feed(self, delta: str) -> str:
+        """The part of `delta` that can be shown now, placeholders restored."""
         text = self.pending + delta
         cut = text.rfind(_OPEN)
         if cut != -1 and "⟧" not in text[cut:] and len(text) - cut < _MAX_PLACEHOLDER:
@@ -56,6 +57,7 @@ class PlaceholderRestorer:
         return self._restore(text)
 
     def flush(self) -> str:
+        """What is still held back, once the stream ends."""
         text, self.pending = self.pending, ""
         return self._restore(text)
 
@@ -121,6 +123,7 @@ class TaskStream(Generic[T]):
             await self.queue.put(("error", exc))
 
     async def items(self) -> AsyncIterator[T]:
+        """The source's items as they arrive, re-raising its error."""
         while True:
             kind, value = await self.queue.get()
             if kind == "end":
@@ -130,6 +133,7 @@ class TaskStream(Generic[T]):
             yield value
 
     async def aclose(self) -> None:
+        """Stop the task pumping the source."""
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task

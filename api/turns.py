@@ -43,8 +43,9 @@ DURABILITY: Final = "exit"
 
 
 class ChatRequest(TurnInput):
-    """A turn as the widget sends it: the graph's input plus the thread (`session_id` also accepted,
-    for clients of the earlier `/chat` contract).
+    """A turn as the widget sends it: the graph's input plus the thread.
+
+    `session_id` is also accepted, for clients of the earlier `/chat` contract.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -57,6 +58,7 @@ class ChatRequest(TurnInput):
     )
 
     def graph_input(self) -> dict[str, Any]:
+        """The graph's input: the `TurnInput` fields that were given."""
         return self.model_dump(exclude={"thread_id"}, exclude_none=True)
 
 
@@ -73,7 +75,9 @@ class Turn:
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     async def discard_if_empty(self) -> None:
-        """After a refused turn, while the lease is still held: a thread without a single message
+        """Take back a thread this refused turn created.
+
+        After a refused turn, while the lease is still held: a thread without a single message
         (this turn created it, or every turn on it was refused) is deleted, checkpoints and all.
         """
         await discard_unused_thread(self.context.db, self.context.tutor.checkpointer, self.thread_id)
@@ -82,7 +86,9 @@ class Turn:
 async def open_turn(
     context: AppContext, request: Request, thread_id: str | None, user: str | None, *, mode: str | None = None
 ) -> Turn:
-    """Admit the turn (limits; for mode personalize/translate the rewrite policy's cheap rules), then
+    """Admit the turn, then claim its thread.
+
+    Admission checks the limits and, for mode personalize/translate, the rewrite policy's cheap rules; then
     claim (or create) the thread for `user` and take its lease; 429/401/409/503/404 as the module says.
     """
     settings = context.settings
@@ -111,6 +117,7 @@ def raise_for_turn_error(output: dict[str, Any]) -> None:
 
 
 async def invoke_turn(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Run the turn to its end and return the graph's output."""
     try:
         config: RunnableConfig = {**turn.config, "run_id": uuid.UUID(turn.run_id)}
         output: dict[str, Any] = await context.tutor.graph.ainvoke(inputs, config, durability=DURABILITY)

@@ -129,7 +129,9 @@ async def server_config(config: dict[str, Any], request: Request) -> dict[str, A
 
 
 def add_tutor_routes(app: FastAPI, graph: Runnable[Any, Any], *, playground: bool) -> None:
-    """The graph at `/tutor`; with `playground`, also the playground and the `stream_log` it uses
+    """Mount the graph at `/tutor` with LangServe.
+
+    The graph at `/tutor`; with `playground`, also the playground and the `stream_log` it uses
     (over a reader's view of the same graph: api.playground).
     """
     same_rules: dict[str, Any] = {

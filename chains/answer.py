@@ -61,8 +61,10 @@ class SelectionReply(BaseModel):
 async def selection_answer(
     model: BaseChatModel, question: str, selection: str, config: RunnableConfig | None = None
 ) -> SelectionReply | None:
-    """A structured reply from the highlighted text alone (no history, no passages in the prompt),
-    or None when the model's reply is not one (not JSON, a field missing): the caller declines.
+    """The model's structured reply from the highlighted text alone, or None.
+
+    No history and no passages are in the prompt. None when the model's reply is not one (not JSON, a
+    field missing): the caller declines.
 
     Structured, so that declining never hangs on parsing free text. Not tagged `ANSWER_TAG`: the raw
     JSON must not stream; the caller streams the answer once it is judged.

@@ -43,8 +43,9 @@ class RouteChoice(BaseModel):
 
 
 def classify_by_keywords(message: str) -> Intent:
-    """The fallback when the classifier call fails: explicit translate/personalize wording, else a
-    question.
+    """The route by keyword rules: the fallback when the classifier call fails.
+
+    Explicit translate/personalize wording, else a question.
     """
     if _TRANSLATE.search(message):
         return "translate"
@@ -54,8 +55,10 @@ def classify_by_keywords(message: str) -> Intent:
 
 
 async def classify(model: BaseChatModel | None, message: str, config: RunnableConfig | None = None) -> Intent:
-    """The route for `message`: one structured call with a model (keyword rules if it fails); `ask`
-    without a model, where only ask (and selection) can answer.
+    """The route for `message`: ask, personalize or translate.
+
+    One structured call with a model (keyword rules if it fails); `ask` without a model, where only ask
+    (and selection) can answer.
     """
     if model is None:
         return "ask"

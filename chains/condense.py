@@ -30,6 +30,8 @@ _FOLLOW_UP = re.compile(
 
 
 class StandaloneQuery(BaseModel):
+    """The reader's message as a standalone English search query, and the language it was in."""
+
     query: str = Field(description="The standalone search query, in English")
     language: str = Field(description="BCP-47 code of the language the reader wrote in, e.g. en, ur")
 

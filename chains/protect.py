@@ -85,7 +85,9 @@ class Restored:
 
 
 class _Table:
-    """Issues placeholders; never an id that already appears in the input in any form `restore`
+    """Issues placeholders that cannot collide with text already in the input.
+
+    Never an id that already appears in the input in any form `restore`
     accepts (say `[C1]` in a code sample), so such text can never be mistaken for ours.
     """
 
@@ -220,7 +222,9 @@ def restore(text: str, masked: Masked) -> Restored:
 
 
 def put_back(text: str, originals: Mapping[str, str]) -> str:
-    """Only the exact-form placeholders replaced, no repair: for text still being streamed, where
+    """Put back exact-form placeholders in text still being streamed.
+
+    Only the exact-form placeholders replaced, no repair: for text still being streamed, where
     `restore` cannot run yet (it needs the whole reply).
     """
     return _OURS.sub(lambda match: originals.get(match[1][1:-1], match[1]), text)

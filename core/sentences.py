@@ -1,4 +1,6 @@
-"""Sentences of Markdown text: what the index embeds one by one, and what extractive answers and
+"""Sentences of Markdown text.
+
+Sentences of Markdown text: what the index embeds one by one, and what extractive answers and
 supporting quotes are made of.
 """
 

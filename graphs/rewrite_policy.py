@@ -55,6 +55,8 @@ class RewriteRefused(Exception):
 
 @dataclass(frozen=True)
 class Rewritten:
+    """A rewrite's result, its language, whether it came from the cache, and the quota left."""
+
     text: str
     language: str | None  # BCP-47 of the result (None: a subject without letters, e.g. only code)
     direction: Literal["rtl", "ltr"]
@@ -78,6 +80,7 @@ def target_language(explicit: str | None, profile: LearnerProfile | None) -> str
 
 
 def daily_limit(services: TutorServices, action: Action) -> int:
+    """Rewrites of `action` a user may have per UTC day."""
     limit: int = getattr(services.settings, f"{action}_daily_quota")
     return limit
 
@@ -146,7 +149,9 @@ async def rewrite(
     language: str | None = None,
     config: RunnableConfig | None = None,
 ) -> Rewritten:
-    """`subject` personalized for `profile`, or translated into `language` (see `target_language`),
+    """Rewrite `subject`, from the cache when it holds the result.
+
+    `subject` personalized for `profile`, or translated into `language` (see `target_language`),
     under the rules above: cache, then quota, then the model; cached only after it succeeded.
     """
     now = datetime.now(UTC)

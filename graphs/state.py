@@ -36,7 +36,9 @@ NulFreeStr = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
 def _optional_as_omittable(schema: dict[str, Any]) -> None:
-    """JSON schema: an optional field is one a client may leave out (not `required`), drawn as its
+    """Draw optional fields as plain omittable ones in the JSON schema.
+
+    An optional field is one a client may leave out (not `required`), drawn as its
     plain type with its limits, without `anyOf [..., {type: null}]` and without a `null` default.
 
     Why: LangServe's playground builds its form from this schema and cannot draw a `null` branch

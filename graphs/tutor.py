@@ -23,12 +23,15 @@ from graphs.graph import build_graph
 
 @dataclass
 class Tutor:
+    """A ready tutor: the compiled graph, its services and what must be closed after."""
+
     graph: CompiledStateGraph[Any, Any, Any, Any]
     services: TutorServices
     checkpointer: AsyncPostgresSaver
 
 
 def make_services(settings: Settings, index: BookIndex) -> TutorServices:
+    """The services the graph runs with, from the settings and an open index."""
     return TutorServices(
         settings=settings,
         db=index.db,

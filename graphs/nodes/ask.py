@@ -37,6 +37,7 @@ async def condense_query(
 
 
 async def retrieve(state: TutorState, *, services: TutorServices) -> dict[str, Any]:
+    """Search the book for the condensed query."""
     passages = await services.retriever.retrieve(
         state["query"], k=services.settings.search_k, page=state.get("page")
     )

@@ -26,7 +26,9 @@ def read_input(state: TutorState) -> TurnInput:
 
 
 async def intake(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:
-    """Routing: an explicit mode wins; a selection with `auto` means selection; else the classifier
+    """Validate the turn's input and pick its route.
+
+    An explicit mode wins; a selection with `auto` means selection; else the classifier
     (one call at most; it sees only the message; without a chat model always ask).
     """
     turn = read_input(state)
