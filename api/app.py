@@ -35,6 +35,7 @@ WIDGET_DIR = Path(__file__).resolve().parents[1] / "widget"
 
 
 async def open_context(settings: Settings, stack: AsyncExitStack) -> AppContext:
+    """Open what the app shares for its lifetime (pool, index, models, graph) on `stack`."""
     stack.push_async_callback(asyncio.to_thread, release_embedded_servers)  # runs last, on shutdown
     tutor = await stack.enter_async_context(open_tutor(settings))
     index = tutor.services.retriever.index
@@ -52,6 +53,7 @@ async def open_context(settings: Settings, stack: AsyncExitStack) -> AppContext:
 
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
+    """The FastAPI app: every route, the middleware and the error handlers."""
     settings = settings or (context.settings if context else get_settings())
 
     @asynccontextmanager
@@ -101,7 +103,7 @@ def _version() -> str:
 
 
 def served_app() -> FastAPI:
-    """uvicorn's factory for `tutor serve` (each worker process calls it)."""
+    """Uvicorn's factory for `tutor serve` (each worker process calls it)."""
     from api.logs import LOG_LEVEL_VARIABLE, configure_logging
 
     settings = get_settings()

@@ -95,6 +95,7 @@ class Authenticator:
     def from_settings(
         cls, settings: Settings, *, jwks_timeout: float = 3.0, jwks_min_interval: float = 5.0
     ) -> Authenticator:
+        """The authenticator the settings describe: HS256 with `JWT_SECRET`, or keys from `JWKS_URL`."""
         common: dict[str, Any] = {
             "algorithms": settings.accepted_algorithms,
             "leeway": settings.jwt_leeway,

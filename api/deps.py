@@ -1,5 +1,8 @@
-"""What routes depend on, as `Annotated` aliases: `Ctx` (the process's services), `OptionalUser`
-(a verified user or None when anonymous chat is allowed), `CurrentUser` (a verified user, else 401)."""
+"""What routes depend on, as `Annotated` aliases.
+
+`Ctx` (the process's services), `OptionalUser` (a verified user or None when anonymous chat is
+allowed), `CurrentUser` (a verified user, else 401).
+"""
 
 from __future__ import annotations
 
@@ -29,10 +32,12 @@ class AppContext:
 
     @property
     def db(self) -> Database:
+        """The project's database (the tutor services' pool)."""
         return self.tutor.services.db
 
 
 def get_context(request: Request) -> AppContext:
+    """The process's `AppContext`, opened by the app's lifespan."""
     context: AppContext = request.app.state.context
     return context
 
@@ -45,7 +50,8 @@ async def authenticate(request: Request, context: AppContext) -> str | None:
 
     A present but bad Authorization header is always a 401, never a silent downgrade to anonymous.
     So is a second one: which of two credentials counts is not something to guess (a valid token
-    followed by junk would otherwise run as the first one's user)."""
+    followed by junk would otherwise run as the first one's user).
+    """
     values = request.headers.getlist("authorization")
     if len(values) > 1:
         raise UNAUTHORIZED
@@ -59,10 +65,12 @@ async def authenticate(request: Request, context: AppContext) -> str | None:
 
 
 async def optional_user(request: Request, context: Ctx) -> str | None:
+    """The verified user, or None for an allowed anonymous request (a bad token is a 401)."""
     return await authenticate(request, context)
 
 
 async def required_user(user: Annotated[str | None, Depends(optional_user)]) -> str:
+    """The verified user; 401 for an anonymous request."""
     if user is None:
         raise UNAUTHORIZED
     return user

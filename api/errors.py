@@ -60,17 +60,20 @@ class ApiError(Exception):
 
 
 def not_found(what: str = "thread") -> ApiError:
+    """A 404 `not_found` for `what`."""
     # Someone else's thread and a thread that never existed must look the same.
     return ApiError(404, "not_found", f"No such {what}.")
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON error shape `{"error": {"code", "message", ...}}`."""
     return {"error": {"code": code, "message": message, **extra}}
 
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
+    """A JSON response in the error shape with `status` and any extra headers."""
     return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
 
 
@@ -78,7 +81,8 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     """Where and what, never the offending value (it may be a reader's selection or a token).
 
     Errors are pydantic's dicts, except that LangServe raises some as bare strings
-    (`RequestValidationError(errors=["Invalid JSON body"])`): those become a detail about the body."""
+    (`RequestValidationError(errors=["Invalid JSON body"])`): those become a detail about the body.
+    """
     details: list[dict[str, Any]] = []
     for error in errors:
         if not isinstance(error, dict):
@@ -100,8 +104,10 @@ def model_unavailable() -> ApiError:
 
 
 def model_failure(exc: BaseException) -> ApiError | None:
-    """What the client is told when the chat model failed (whichever provider), or None when `exc`
-    is not a model failure. A safety block is not an outage: asking again gives the same."""
+    """What the client is told when the chat model failed (whichever provider), else None.
+
+    None when `exc` is not a model failure. A safety block is not an outage: asking again gives the same.
+    """
     if blocked_answer(exc) is not None:
         message = "The model's safety filter withheld this answer; try asking in other words."
         return ApiError(422, "answer_blocked", message)
@@ -146,9 +152,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def dependency_unavailable(exc: BaseException) -> ApiError | None:
-    """A 503 for errors meaning Postgres or Qdrant cannot be reached right now (pool timeout, lost
-    connection, refused connection), which a client may retry; None for anything else (a bug: 500).
-    Routes get it from `_dependency_error`, streams as their `error` event."""
+    """A 503 for errors meaning Postgres or Qdrant cannot be reached right now, else None.
+
+    Such errors (pool timeout, lost or refused connection) are ones a client may retry; anything
+    else is a bug (500). Routes get it from `_dependency_error`, streams as their `error` event.
+    """
     if is_database_unavailable(exc):
         message = "The database is not reachable right now; try again in a few seconds."
         return ApiError(503, "database_unavailable", message, headers={"Retry-After": "2"})
@@ -175,6 +183,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error the app can raise in the error shape, never with a traceback."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RewriteRefused, _refused)
     app.add_exception_handler(HTTPException, _http_error)

@@ -61,15 +61,20 @@ class TurnSlot:
             await asyncio.shield(turn_limits.free_slot(self.db, self.turn_id))
 
     async def renew(self, seconds: float) -> None:
-        """Keep the slot for `seconds` more (the thread lease's heartbeat calls this): a running turn
-        stays counted however long it runs, and a crashed process's slots expire within a lease."""
+        """Keep the slot for `seconds` more (the thread lease's heartbeat calls this).
+
+        A running turn stays counted however long it runs; a crashed process's slots expire within
+        a lease.
+        """
         if self.held and self.db is not None:
             await turn_limits.renew_slot(self.db, self.turn_id, seconds)
 
 
 async def admit_turn(db: Database, settings: Settings, *, user: str | None, client: str) -> TurnSlot:
-    """Count an anonymous turn against its client's window, then take a concurrent-turn slot; 429
-    when either is used up. The caller releases the slot when the turn ends."""
+    """Count an anonymous turn against its client's window, then take a concurrent-turn slot.
+
+    429 when either is used up. The caller releases the slot when the turn ends.
+    """
     if user is None:
         await _count_anonymous(db, settings, client)
     holder, cap = (

@@ -34,7 +34,10 @@ def extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class JsonFormatter(logging.Formatter):
+    """Log records as one JSON object a line (time, level, logger, message, request id, extras)."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -52,6 +55,7 @@ class TextFormatter(logging.Formatter):
     """The message, then the `extra=` fields it does not already say, as `key=value`."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as a short line for people: time, level, message, extras."""
         message = record.getMessage()
         fields = [f"{key}={value}" for key, value in extras(record).items() if str(value) not in message]
         if record.levelno >= logging.WARNING and (request_id := request_id_var.get()) != "-":
@@ -63,6 +67,7 @@ class OursOrWarnings(logging.Filter):
     """Records from our loggers (and uvicorn's), or anyone's at WARNING and above."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Whether to let the record through: ours at any level, libraries' from WARNING."""
         return record.levelno >= logging.WARNING or record.name.split(".")[0] in OURS
 
 
@@ -82,8 +87,11 @@ def log_handler(log_format: Literal["auto", "json", "text"], stream: Any = None)
 
 
 def configure_logging(log_format: Literal["auto", "json", "text"] = "auto", level: str = "INFO") -> None:
-    """One handler on the root logger for ours, uvicorn's and the libraries' records (uvicorn's own
-    access log is replaced by ours, api.middleware)."""
+    """Install the one logging handler the service uses.
+
+    One handler on the root logger for ours, uvicorn's and the libraries' records (uvicorn's own
+    access log is replaced by ours, api.middleware).
+    """
     handler = log_handler(log_format)
     if logging.getLevelName(level.upper()) != logging.DEBUG:
         handler.addFilter(OursOrWarnings())

@@ -25,13 +25,17 @@ THREAD_COOKIE = "tutor_thread"  # the playground's conversation (see api.langser
 
 
 class RequestContext:
-    """Gives each request an id (a sane client `X-Request-Id` is kept), echoes it, and returns the
-    thread a turn ran on as `X-Thread-Id` (routes put it in `request.state.thread_id`)."""
+    """ASGI middleware giving each request an id and writing the access log line.
+
+    A sane client `X-Request-Id` is kept, and echoed; it also returns the
+    thread a turn ran on as `X-Thread-Id` (routes put it in `request.state.thread_id`).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with its id, echo the id and log the access line."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -74,20 +78,27 @@ class RequestContext:
 
 
 class BodyTooLarge(HTTPException):
+    """The request body is over `MAX_BODY_BYTES` (413)."""
+
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The request body is larger than {limit} bytes.")
 
 
 class BodyLimit:
-    """413 in our error shape for bodies above `max_bytes`: announced (Content-Length) ones at once,
-    chunked ones as soon as the count passes the limit. (FastAPI's own `max_body_size` answers the
-    first case in plain text, from outside our exception handlers.) Raised as an HTTPException from
-    `receive`, the error reaches the app's handlers wherever the body is read, LangServe included."""
+    """413 in our error shape for bodies above `max_bytes`.
+
+    Announced (Content-Length) ones at once, chunked ones as soon as the count passes the limit.
+
+    (FastAPI's own `max_body_size` answers the first case in plain text, from outside our exception handlers.)
+    Raised as an HTTPException from `receive`, the error reaches the app's handlers wherever the body is read,
+    LangServe included.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request, refusing its body once it grows past the limit."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -17,12 +17,16 @@ REF = "#/components/schemas/{model}"
 
 
 class ErrorDetail(BaseModel):
+    """One problem of a 422: where it is and what is wrong (never the offending value)."""
+
     loc: list[str] = Field(description='Where: e.g. `["body", "message"]`. Never the value sent.')
     msg: str
     type: str | None
 
 
 class ErrorInfo(BaseModel):
+    """The `error` object of every error response."""
+
     code: str = Field(description="Stable, machine-readable: `unauthorized`, `not_found`, `thread_busy`, …")
     message: str = Field(description="For people; may change.")
     details: list[ErrorDetail] | None = Field(None, description="422 only: one entry per invalid field.")
@@ -66,9 +70,12 @@ TUTOR_STREAMS = ("/stream", "/stream_log", "/stream_events")
 
 
 def tutor_openapi(app: FastAPI, prefix: str) -> dict[str, Any]:
-    """The app's schema with LangServe's route docs corrected: our error responses, streams as
+    """The app's OpenAPI schema with LangServe's route docs corrected.
+
+    The app's schema with LangServe's route docs corrected: our error responses, streams as
     `text/event-stream`, and no `config_hash` query parameter (the routes that answer ignore it;
-    only the `/c/{config_hash}/` path form reads one)."""
+    only the `/c/{config_hash}/` path form reads one).
+    """
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, routes=app.routes, tags=app.openapi_tags)

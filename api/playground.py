@@ -50,9 +50,12 @@ def reader_view(graph: Runnable[Any, Any]) -> Runnable[Any, str]:
 
 
 def closing_text(streamed: str, output: dict[str, Any]) -> str:
-    """What follows the streamed tokens: the rest of the answer (all of it when nothing streamed,
+    """The text the playground shows after the streamed tokens.
+
+    That is: the rest of the answer (all of it when nothing streamed,
     as with extractive answers), the checked answer again if it differs from what streamed (the
-    model's unknown citation markers are dropped from it), then the sources or the error."""
+    model's unknown citation markers are dropped from it), then the sources or the error.
+    """
     if error := output.get("error"):
         return f"{error['message']} ({error['code']})"
     answer: str = output.get("answer") or ""
@@ -67,8 +70,11 @@ def closing_text(streamed: str, output: dict[str, Any]) -> str:
 
 
 async def fresh_page(request: Request) -> None:
-    """Route dependency: loading the playground's page starts a new conversation (its thread cookie
-    is cleared), since the page shows none of the earlier one."""
+    """Route dependency: a fresh playground page starts a new thread.
+
+    Route dependency: loading the playground's page starts a new conversation (its thread cookie
+    is cleared), since the page shows none of the earlier one.
+    """
     if request.method == "GET" and request.url.path.endswith("/playground/"):
         request.state.forget_thread_cookie = True
 
@@ -78,7 +84,8 @@ def add_playground_routes(
 ) -> None:
     """The playground page and its `stream_log` under `/tutor`, over `reader_view(graph)`.
 
-    A router of their own: LangServe allows one runnable per path and per app or router."""
+    A router of their own: LangServe allows one runnable per path and per app or router.
+    """
     router = APIRouter()
     add_routes(
         router,

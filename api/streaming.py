@@ -1,6 +1,7 @@
 """Turning a graph run into the widget's event stream.
 
-Events (DESIGN.md): `metadata {thread_id, run_id, route}` once the route is known, `token {delta}`
+Events (docs/design.md, "The HTTP surface"): `metadata {thread_id, run_id, route}` once the route is
+known, `token {delta}`
 for the answer only — the answering model call's tokens (tagged `tutor-answer`; the classifier,
 query rewrite, title and summary calls stay silent), or, for an answer no model streams (extractive,
 a decline, a structured reply), its sentences from the custom stream (`graphs.answer_stream`) —
@@ -39,12 +40,14 @@ class PlaceholderRestorer:
     """Undo placeholders in a token stream: text after an unmatched `⟦` is held back until its `⟧`.
 
     Mangled forms the final restore repairs (`[[C1]]`, `⟦ C 1 ⟧`) pass through here as typed; the
-    `done` event carries the repaired text."""
+    `done` event carries the repaired text.
+    """
 
     def __init__(self, originals: Mapping[str, str]) -> None:
         self.originals, self.pending = originals, ""
 
     def feed(self, delta: str) -> str:
+        """The part of `delta` that can be shown now, placeholders restored."""
         text = self.pending + delta
         cut = text.rfind(_OPEN)
         if cut != -1 and "⟧" not in text[cut:] and len(text) - cut < _MAX_PLACEHOLDER:
@@ -54,6 +57,7 @@ class PlaceholderRestorer:
         return self._restore(text)
 
     def flush(self) -> str:
+        """What is still held back, once the stream ends."""
         text, self.pending = self.pending, ""
         return self._restore(text)
 
@@ -103,7 +107,8 @@ class TaskStream(Generic[T]):
     scope, and anyio's repeated cancellation was seen to interrupt LangGraph's own clean-up, leaving
     the running node — and its model call — going. So the route stops the run from sse-starlette's
     disconnect hook, before that teardown: cancelling this task and awaiting it lets LangGraph cancel
-    the node properly (tests/api/test_stream.py checks the model connection is closed)."""
+    the node properly (tests/api/test_stream.py checks the model connection is closed).
+    """
 
     def __init__(self, source: AsyncIterator[T]) -> None:
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -118,6 +123,7 @@ class TaskStream(Generic[T]):
             await self.queue.put(("error", exc))
 
     async def items(self) -> AsyncIterator[T]:
+        """The source's items as they arrive, re-raising its error."""
         while True:
             kind, value = await self.queue.get()
             if kind == "end":
@@ -127,6 +133,7 @@ class TaskStream(Generic[T]):
             yield value
 
     async def aclose(self) -> None:
+        """Stop the task pumping the source."""
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task

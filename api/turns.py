@@ -44,8 +44,10 @@ DURABILITY: Final = "exit"
 
 
 class ChatRequest(TurnInput):
-    """A turn as the widget sends it: the graph's input plus the thread (`session_id` also accepted,
-    for clients of the earlier `/chat` contract)."""
+    """A turn as the widget sends it: the graph's input plus the thread.
+
+    `session_id` is also accepted, for clients of the earlier `/chat` contract.
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -57,6 +59,7 @@ class ChatRequest(TurnInput):
     )
 
     def graph_input(self) -> dict[str, Any]:
+        """The graph's input: the `TurnInput` fields that were given."""
         return self.model_dump(exclude={"thread_id"}, exclude_none=True)
 
 
@@ -73,16 +76,22 @@ class Turn:
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     async def discard_if_empty(self) -> None:
-        """After a refused turn, while the lease is still held: a thread without a single message
-        (this turn created it, or every turn on it was refused) is deleted, checkpoints and all."""
+        """Take back a thread this refused turn created.
+
+        After a refused turn, while the lease is still held: a thread without a single message
+        (this turn created it, or every turn on it was refused) is deleted, checkpoints and all.
+        """
         await discard_unused_thread(self.context.db, self.context.tutor.checkpointer, self.thread_id)
 
 
 async def open_turn(
     context: AppContext, request: Request, thread_id: str | None, user: str | None, *, mode: str | None = None
 ) -> Turn:
-    """Admit the turn (limits; for mode personalize/translate the rewrite policy's cheap rules), then
-    claim (or create) the thread for `user` and take its lease; 429/401/409/503/404 as the module says."""
+    """Admit the turn, then claim its thread.
+
+    Admission checks the limits and, for mode personalize/translate, the rewrite policy's cheap rules; then
+    claim (or create) the thread for `user` and take its lease; 429/401/409/503/404 as the module says.
+    """
     settings = context.settings
     slot = await admit_turn(context.db, settings, user=user, client=client_address(request, settings))
     try:
@@ -109,6 +118,7 @@ def raise_for_turn_error(output: dict[str, Any]) -> None:
 
 
 async def invoke_turn(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Run the turn to its end and return the graph's output."""
     try:
         config: RunnableConfig = {**turn.config, "run_id": uuid.UUID(turn.run_id)}
         output: dict[str, Any] = await context.tutor.graph.ainvoke(inputs, config, durability=DURABILITY)
@@ -138,8 +148,11 @@ def start_run(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> TaskSt
 
 
 async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[ServerSentEvent, None]:
-    """The events of one run (see api.streaming). However it ends — done, failed, or abandoned by
-    the client — the run is stopped and the thread's lease given back."""
+    """The events of one run (see api.streaming).
+
+    However it ends — done, failed, or abandoned by the client — the run is stopped and the thread's lease
+    given back.
+    """
     output: dict[str, Any] = {}
     tokens = TokenSelector()
     pending = ""  # token text not sent yet: what piled up while the loop was busy goes out as one event
@@ -198,8 +211,11 @@ def _node_events(
 
 
 async def finish_stream(events: AsyncGenerator[Any, None], run: TaskStream[Any], turn: Turn) -> None:
-    """After the response, however it went: a stream that never started (the client left first)
-    still has a run to stop and a lease to give back. Each step is a no-op when already done."""
+    """After the response, however it went: stop the run and give the lease back.
+
+    A stream that never started (the client left first) still has both. Each step is a
+    no-op when already done.
+    """
     with contextlib.suppress(RuntimeError):  # the generator is already closed
         await events.aclose()
     await run.aclose()

@@ -53,7 +53,9 @@ def _from_playground(request: Request) -> bool:
 
 class RunRequest(BaseModel):
     """The part of a run endpoint's body checked before any thread is touched: the turn itself.
-    LangServe validates the whole request again (and `config` in full) when it runs."""
+
+    LangServe validates the whole request again (and `config` in full) when it runs.
+    """
 
     input: TurnInput
     config: dict[str, Any] | None = None
@@ -65,7 +67,8 @@ async def check_run_body(request: Request) -> RunRequest:
     Same answers as FastAPI's own routes: another content type than JSON, or a body that is not
     JSON → 422; undecodable (not UTF-8, nested too deep for the parser) → 400. Parsing here also
     keeps those inputs away from LangServe's `request.json()`, which turns them into 500s.
-    Starlette caches the body, so LangServe reads the same bytes afterwards."""
+    Starlette caches the body, so LangServe reads the same bytes afterwards.
+    """
     content_type = request.headers.get("content-type") or "application/json"  # FastAPI's default too
     media_type = content_type.partition(";")[0].strip().lower()
     if not (media_type == "application/json" or media_type.endswith("+json")):
@@ -86,9 +89,11 @@ async def check_run_body(request: Request) -> RunRequest:
 
 
 async def hold_turn(request: Request) -> AsyncIterator[None]:
-    """Route dependency: for run endpoints, check the body, authenticate, claim the thread and hold
-    its lease until the response is complete (FastAPI runs the code after `yield` once the response
-    is sent). A thread this request created is taken back if the run is refused before it starts."""
+    """Route dependency: for run endpoints, check, authenticate, claim the thread and hold its lease.
+
+    The lease is held until the response is complete (FastAPI runs the code after `yield` once the
+    response is sent). A thread this request created is taken back if the run is refused before it starts.
+    """
     if request.method != "POST" or not request.url.path.endswith(RUN_ENDPOINTS):
         yield
         return
@@ -125,8 +130,11 @@ async def server_config(config: dict[str, Any], request: Request) -> dict[str, A
 
 
 def add_tutor_routes(app: FastAPI, graph: Runnable[Any, Any], *, playground: bool) -> None:
-    """The graph at `/tutor`; with `playground`, also the playground and the `stream_log` it uses
-    (over a reader's view of the same graph: api.playground)."""
+    """Mount the graph at `/tutor` with LangServe.
+
+    The graph at `/tutor`; with `playground`, also the playground and the `stream_log` it uses
+    (over a reader's view of the same graph: api.playground).
+    """
     same_rules: dict[str, Any] = {
         "path": PATH,
         "per_req_config_modifier": server_config,

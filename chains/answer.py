@@ -7,12 +7,11 @@ from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
 from chains.citations import Source, map_citations
-from chains.prompts import ANSWER_HUMAN, ANSWER_SYSTEM, SELECTION_HUMAN, SELECTION_SYSTEM, as_data
+from chains.prompts import ANSWER_PROMPT, SELECTION_PROMPT, as_data
 from core.providers import is_model_error
 from core.retrieval import Passage
 
@@ -39,8 +38,7 @@ async def grounded_answer(
     config: RunnableConfig | None = None,
 ) -> tuple[str, list[Source]]:
     """An answer from the passages only, its `[n]` markers mapped to the passages given."""
-    prompt = ChatPromptTemplate.from_messages([("system", ANSWER_SYSTEM), ("human", ANSWER_HUMAN)])
-    chain = prompt | model.with_config(tags=[ANSWER_TAG]) | StrOutputParser()
+    chain = ANSWER_PROMPT | model.with_config(tags=[ANSWER_TAG]) | StrOutputParser()
     raw = await chain.ainvoke(
         {
             "language_name": language_name,
@@ -63,13 +61,15 @@ class SelectionReply(BaseModel):
 async def selection_answer(
     model: BaseChatModel, question: str, selection: str, config: RunnableConfig | None = None
 ) -> SelectionReply | None:
-    """A structured reply from the highlighted text alone (no history, no passages in the prompt),
-    or None when the model's reply is not one (not JSON, a field missing): the caller declines.
+    """The model's structured reply from the highlighted text alone, or None.
+
+    No history and no passages are in the prompt. None when the model's reply is not one (not JSON, a
+    field missing): the caller declines.
 
     Structured, so that declining never hangs on parsing free text. Not tagged `ANSWER_TAG`: the raw
-    JSON must not stream; the caller streams the answer once it is judged."""
-    prompt = ChatPromptTemplate.from_messages([("system", SELECTION_SYSTEM), ("human", SELECTION_HUMAN)])
-    chain = prompt | model.with_structured_output(SelectionReply)
+    JSON must not stream; the caller streams the answer once it is judged.
+    """
+    chain = SELECTION_PROMPT | model.with_structured_output(SelectionReply)
     try:
         reply = await chain.ainvoke({"selection": as_data(selection), "question": as_data(question)}, config)
     except Exception as exc:

@@ -38,7 +38,8 @@ def map_citations(
 
     `quotes` (passage index → sentence) is for callers that know which sentence they used (the
     extractive answer); a model's answer gets, for each passage, its sentence closest to the text
-    that cites it."""
+    that cites it.
+    """
     order: list[int] = []  # passage indexes in order of first citation
 
     def renumber(match: re.Match[str]) -> str:

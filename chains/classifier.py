@@ -14,11 +14,10 @@ import re
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
-from chains.prompts import CLASSIFY_HUMAN, CLASSIFY_SYSTEM
+from chains.prompts import CLASSIFY_PROMPT
 
 log = logging.getLogger(__name__)
 Intent = Literal["ask", "personalize", "translate"]
@@ -44,8 +43,10 @@ class RouteChoice(BaseModel):
 
 
 def classify_by_keywords(message: str) -> Intent:
-    """The fallback when the classifier call fails: explicit translate/personalize wording, else a
-    question."""
+    """The route by keyword rules: the fallback when the classifier call fails.
+
+    Explicit translate/personalize wording, else a question.
+    """
     if _TRANSLATE.search(message):
         return "translate"
     if _PERSONALIZE.search(message):
@@ -54,12 +55,14 @@ def classify_by_keywords(message: str) -> Intent:
 
 
 async def classify(model: BaseChatModel | None, message: str, config: RunnableConfig | None = None) -> Intent:
-    """The route for `message`: one structured call with a model (keyword rules if it fails); `ask`
-    without a model, where only ask (and selection) can answer."""
+    """The route for `message`: ask, personalize or translate.
+
+    One structured call with a model (keyword rules if it fails); `ask` without a model, where only ask
+    (and selection) can answer.
+    """
     if model is None:
         return "ask"
-    prompt = ChatPromptTemplate.from_messages([("system", CLASSIFY_SYSTEM), ("human", CLASSIFY_HUMAN)])
-    chain = prompt | model.with_structured_output(RouteChoice)
+    chain = CLASSIFY_PROMPT | model.with_structured_output(RouteChoice)
     try:
         choice = await chain.ainvoke({"message": message}, config)
     except Exception as exc:  # a router failure must not fail the turn: asking is always safe

@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, HumanMessage
-from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, ValidationError
 
-from chains.prompts import CONDENSE_HUMAN, CONDENSE_SYSTEM
+from chains.prompts import CONDENSE_PROMPT
 from core.language import detect_language
 
 log = logging.getLogger(__name__)
@@ -31,6 +30,8 @@ _FOLLOW_UP = re.compile(
 
 
 class StandaloneQuery(BaseModel):
+    """The reader's message as a standalone English search query, and the language it was in."""
+
     query: str = Field(description="The standalone search query, in English")
     language: str = Field(description="BCP-47 code of the language the reader wrote in, e.g. en, ur")
 
@@ -66,8 +67,7 @@ async def condense(
         return condense_offline(message, history)
     if not history and language == "en":
         return StandaloneQuery(query=message, language="en")
-    prompt = ChatPromptTemplate.from_messages([("system", CONDENSE_SYSTEM), ("human", CONDENSE_HUMAN)])
-    chain = prompt | model.with_structured_output(StandaloneQuery)
+    chain = CONDENSE_PROMPT | model.with_structured_output(StandaloneQuery)
     try:
         result = await chain.ainvoke(
             {

@@ -40,8 +40,11 @@ class _Candidate:
 def extractive_answer(
     question: str, passages: Sequence[Passage], embeddings: Embeddings, *, max_sentences: int = MAX_SENTENCES
 ) -> tuple[str, list[Source]]:
-    """An answer stitched from the passages' best sentences, with `[n]` citations and sources whose
-    `quote` is the very sentence the answer took from that passage."""
+    """An answer stitched from the passages' best sentences, without a chat model.
+
+    It has `[n]` citations, and sources whose
+    `quote` is the very sentence the answer took from that passage.
+    """
     candidates = [
         _Candidate(i, j, sentence)
         for i, passage in enumerate(passages[:PASSAGES_USED])

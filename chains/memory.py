@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 
 from chains.condense import render_history
-from chains.prompts import SUMMARY_HUMAN, SUMMARY_SYSTEM, TITLE_HUMAN, TITLE_SYSTEM
+from chains.prompts import SUMMARY_PROMPT, TITLE_PROMPT
 
 log = logging.getLogger(__name__)
 TITLE_WORDS = 8
@@ -31,9 +30,8 @@ async def make_title(
     """A short thread title: by the model when there is one (falling back to the question's words)."""
     if model is None:
         return offline_title(question)
-    prompt = ChatPromptTemplate.from_messages([("system", TITLE_SYSTEM), ("human", TITLE_HUMAN)])
     try:
-        title = await (prompt | model | StrOutputParser()).ainvoke(
+        title = await (TITLE_PROMPT | model | StrOutputParser()).ainvoke(
             {"question": question[:1000], "answer": answer[:1000]}, config
         )
     except Exception as exc:  # a title is a nicety: never fail the turn over it
@@ -52,9 +50,8 @@ async def update_summary(
     if not dropped:
         return summary
     if model is not None:
-        prompt = ChatPromptTemplate.from_messages([("system", SUMMARY_SYSTEM), ("human", SUMMARY_HUMAN)])
         try:
-            return await (prompt | model | StrOutputParser()).ainvoke(
+            return await (SUMMARY_PROMPT | model | StrOutputParser()).ainvoke(
                 {"summary": summary or "(none)", "turns": render_history(dropped, limit=len(dropped))},
                 config,
             )

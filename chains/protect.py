@@ -85,8 +85,11 @@ class Restored:
 
 
 class _Table:
-    """Issues placeholders; never an id that already appears in the input in any form `restore`
-    accepts (say `[C1]` in a code sample), so such text can never be mistaken for ours."""
+    """Issues placeholders that cannot collide with text already in the input.
+
+    Never an id that already appears in the input in any form `restore`
+    accepts (say `[C1]` in a code sample), so such text can never be mistaken for ours.
+    """
 
     def __init__(self, text: str) -> None:
         self.originals: dict[str, str] = {}
@@ -130,8 +133,11 @@ class _Table:
 
 
 def _mask_fences(text: str, table: _Table) -> str:
-    """Whole fenced blocks, CommonMark rules: the closer repeats the opener's character, at least as
-    long; an unclosed fence runs to the end of the text. Indented fences (in list items) count."""
+    """Mask whole fenced blocks, by CommonMark rules.
+
+    The closer repeats the opener's character, at least as long; an unclosed fence runs to the end
+    of the text. Indented fences (in list items) count.
+    """
     lines = text.splitlines(keepends=True)
     out: list[str] = []
     i = 0
@@ -216,8 +222,11 @@ def restore(text: str, masked: Masked) -> Restored:
 
 
 def put_back(text: str, originals: Mapping[str, str]) -> str:
-    """Only the exact-form placeholders replaced, no repair: for text still being streamed, where
-    `restore` cannot run yet (it needs the whole reply)."""
+    """Put back exact-form placeholders in text still being streamed.
+
+    Only the exact-form placeholders replaced, no repair: for text still being streamed, where
+    `restore` cannot run yet (it needs the whole reply).
+    """
     return _OURS.sub(lambda match: originals.get(match[1][1:-1], match[1]), text)
 
 

@@ -17,6 +17,8 @@ MIN_MATCH_CHARS = 12  # "the robot" occurs everywhere: too short to say where it
 
 @dataclass(frozen=True)
 class VerifiedSelection:
+    """Where a reader's selection occurs in the book, if it does."""
+
     doc_path: str
     title: str
     url: str  # deep link to the section the selection starts in

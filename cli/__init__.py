@@ -1,0 +1,1 @@
+"""The `tutor` command: serve, ingest, search, eval, ask, token, doctor (entry point `cli.main:main`)."""

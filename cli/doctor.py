@@ -29,6 +29,8 @@ CHECK_TIMEOUT = 20.0
 
 @dataclass
 class Check:
+    """The outcome of one check: what was checked, whether it works, and what was said."""
+
     what: str  # "chat model" or "embeddings"
     name: str  # what is configured
     ok: bool
@@ -55,6 +57,7 @@ def doctor(
 
 
 def check_chat_model(settings: Settings) -> Check:
+    """Send one tiny request to the configured chat model."""
     from core.providers import AnswerBlocked, make_chat_model
 
     name = settings.chat_model
@@ -75,6 +78,7 @@ def check_chat_model(settings: Settings) -> Check:
 
 
 def check_embeddings(settings: Settings) -> Check:
+    """Embed one short text with the configured embedding model."""
     from core.providers import LOCAL_MODEL, make_embeddings
 
     name = settings.embeddings
@@ -99,6 +103,7 @@ def missing_key(model: str) -> str | None:
 
 
 def endpoint(settings: Settings, model: str) -> str:
+    """The endpoint a request for `model` goes to (the base URL, or the provider's default)."""
     provider = model.split(":", 1)[0]
     configured = {"openai": settings.openai_base_url, "google_genai": settings.google_base_url}.get(provider)
     return configured or DEFAULT_ENDPOINTS.get(provider, "the provider")
@@ -136,6 +141,7 @@ def causes(exc: BaseException) -> list[BaseException]:
 
 
 def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an SDK error carries, if any."""
     for error in causes(exc):
         for attribute in ("status_code", "code"):
             value: Any = getattr(error, attribute, None)
@@ -145,4 +151,5 @@ def http_status(exc: BaseException) -> int | None:
 
 
 def first_line(exc: BaseException) -> str:
+    """The first line of the error's message."""
     return (str(exc).strip().splitlines() or [""])[0][:200]

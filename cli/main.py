@@ -1,5 +1,7 @@
-"""The `tutor` command line: ingest the book, search it, evaluate retrieval, ask, serve, mint tokens,
-check the configured models."""
+"""The `tutor` command line.
+
+Ingest the book, search it, evaluate retrieval, ask, serve, mint tokens, check the configured models.
+"""
 
 from __future__ import annotations
 
@@ -136,9 +138,11 @@ def evaluate(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Retrieval quality (nDCG@10, Recall@5/10/100, MRR@10) and latency of each search mode; with
-    --selections, how well the selection route (without a chat model) declines what a selection does
-    not say."""
+    """Retrieval quality (nDCG@10, Recall@5/10/100, MRR@10) and latency of each search mode.
+
+    With --selections: how well the selection route (without a chat model) declines what a
+    selection does not say.
+    """
     from ingest import evaluate as ev
 
     if sum(bool(option) for option in (beir, questions, selections)) != 1:
@@ -249,5 +253,6 @@ app.command()(doctor)
 
 
 def main() -> None:
+    """The `tutor` console script."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     app()

@@ -36,6 +36,7 @@ def progress_bar(
 
 
 def print_ingest(summary: Any) -> None:
+    """Print an ingest summary as one line."""
     out.print(
         f"{summary.pages} pages: {summary.added} added, {summary.updated} updated, "
         f"{summary.skipped} unchanged, {summary.deleted} deleted; {summary.chunks} chunks indexed, "
@@ -45,6 +46,7 @@ def print_ingest(summary: Any) -> None:
 
 
 def print_passages(passages: list[Passage]) -> None:
+    """Print search results: title, heading, score, deep link and text."""
     if not passages:
         out.print("No passages found.")
     for rank, passage in enumerate(passages, start=1):
@@ -58,6 +60,7 @@ def print_passages(passages: list[Passage]) -> None:
 
 
 def print_eval(result: dict[str, Any]) -> None:
+    """Print a retrieval evaluation as a table per mode."""
     if "ingest" in result:
         ingest = result["ingest"]
         out.print(
@@ -93,6 +96,7 @@ def _eval_table(title: str, modes: list[dict[str, Any]]) -> Table:
 
 
 def print_selection_eval(result: dict[str, Any]) -> None:
+    """Print a selection-decline evaluation per split."""
     table = Table(
         title=f"Selection route declines ({result['selections']} selections, floor {result['floor']}, "
         f"tune split alone picks {result['tuned_floor']})"
@@ -110,6 +114,7 @@ def print_selection_eval(result: dict[str, Any]) -> None:
 
 
 def print_turn(output: dict[str, Any]) -> None:
+    """Print a turn's answer, sources and the thread to continue."""
     if output.get("error"):
         out.print(f"[bold red]{escape(output['error']['message'])}[/]")
         return

@@ -100,7 +100,8 @@ def _forget_dead_users(data_dir: Path) -> None:
 
     pgserver 0.1.4 records each process using a server in `<data>/.handle_pids.json` and stops the
     server when the last one leaves (at exit). A process killed with -9 never leaves: its pid stayed
-    listed, so every later clean shutdown saw another user and left Postgres running for good."""
+    listed, so every later clean shutdown saw another user and left Postgres running for good.
+    """
     from pgserver.postgres_server import PostgresServer
 
     handles = data_dir / ".handle_pids.json"
@@ -125,9 +126,11 @@ def _process_exists(pid: int) -> bool:
 
 
 def release_embedded_servers() -> None:
-    """Give back this process's handles on embedded servers now, stopping each one this process was
-    the last user of. pgserver does this at interpreter exit, but uvicorn ends a SIGTERM'd server by
-    re-raising the signal, whose default action skips `atexit`: Postgres was left running."""
+    """Give back this process's handles on embedded servers now, stopping those it was the last user of.
+
+    pgserver does this at interpreter exit, but uvicorn ends a SIGTERM'd server by re-raising the
+    signal, whose default action skips `atexit`: Postgres was left running.
+    """
     for server in list(_embedded_servers.values()):
         server.cleanup()
     _embedded_servers.clear()
@@ -147,6 +150,7 @@ class Database:
 
     @classmethod
     async def open(cls, settings: Settings, *, url: str | None = None) -> Database:
+        """Open the pool on `url` (default: DATABASE_URL, else the embedded server) and migrate."""
         if url is None:
             url = await asyncio.to_thread(database_url, settings)  # may start the embedded server
         # autocommit and dict rows are what the LangGraph checkpointer needs too; prepare_threshold=0
@@ -179,18 +183,21 @@ class Database:
         return db
 
     async def close(self) -> None:
+        """Close the pool."""
         await self.pool.close()
 
     @asynccontextmanager
     async def advisory_lock(self, key: int | str) -> AsyncIterator[AsyncConnection[DictRow]]:
-        """Hold a session-level advisory lock (on a connection of its own) for the block: how
-        replicas starting together take turns at one-time set-up work, and how ingest runs one at
-        a time per collection. An `int` key is the lock itself; a `str` key (a collection's
+        """Hold a session-level advisory lock (on a connection of its own) for the block.
+
+        How replicas starting together take turns at one-time set-up work, and how ingest runs one
+        at a time per collection. An `int` key is the lock itself; a `str` key (a collection's
         namespace) is hashed to one with `hashtext`.
 
         Polls with `pg_try_advisory_lock` rather than waiting in `pg_advisory_lock`: a session
         blocked in that call is a running transaction, which the lock holder's CREATE INDEX
-        CONCURRENTLY then waits for — an undetected deadlock (seen with two replicas starting)."""
+        CONCURRENTLY then waits for — an undetected deadlock (seen with two replicas starting).
+        """
         take, give = _TEXT_LOCK if isinstance(key, str) else _NUMBER_LOCK
         async with self.pool.connection() as conn:
             for attempt in itertools.count():
@@ -229,8 +236,10 @@ class Database:
 
 
 async def _wait_until_reachable(url: str, kwargs: dict[str, Any]) -> None:
-    """Wait up to STARTUP_WAIT for a server that is still starting (a container started alongside
-    this one): the pool itself gives up on a failing server after RECONNECT_TIMEOUT."""
+    """Wait up to STARTUP_WAIT for a server that is still starting (a container started beside us).
+
+    The pool itself gives up on a failing server after RECONNECT_TIMEOUT.
+    """
     deadline = asyncio.get_running_loop().time() + STARTUP_WAIT
     while True:
         try:

@@ -102,8 +102,11 @@ def collection_stats(client: QdrantClient, collection: str, sentences: str | Non
 def _vector_stats(
     client: QdrantClient, collection: str, using: list[str] | None, document_frequency: Counter[int] | None
 ) -> VectorStats | None:
-    """Mean and covariance of the dense vectors (named `DENSE` when `using` is given, else unnamed) of
-    up to `MAX_STATS_POINTS` points; counts the sparse terms' document frequency on the way."""
+    """Mean and covariance of the dense vectors of up to `MAX_STATS_POINTS` points.
+
+    The vectors named `DENSE` when `using` is given, else the unnamed ones; counts the sparse terms'
+    document frequency on the way.
+    """
     total, outer, count, offset = None, None, 0, None
     while count < MAX_STATS_POINTS:
         points, offset = client.scroll(
@@ -147,7 +150,8 @@ def fuse_standardized(
     """Chunk id → weighted sum of the legs' z-scores, best first, over every leg's candidates.
 
     A candidate that one leg did not return gets that leg's lowest returned score (it ranks below
-    all of them), or 0 for BM25 (no shared term, as far as the estimate is concerned)."""
+    all of them), or 0 for BM25 (no shared term, as far as the estimate is concerned).
+    """
     unit = np.asarray(query_vector, dtype=np.float64)
     unit /= max(float(np.linalg.norm(unit)), 1e-12)
     legs = [(dense, *stats.chunks.standardizer(unit), 1.0, min(dense.values(), default=0.0))]

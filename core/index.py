@@ -1,5 +1,7 @@
-"""The book index: a Qdrant collection of chunks (dense + sparse vectors), optionally a collection of
-their sentences (see `core.vectors`), and the bookkeeping in Postgres.
+"""The book index: Qdrant collections of chunks and sentences, and the bookkeeping in Postgres.
+
+A collection of chunks (dense + sparse vectors), optionally a collection of their sentences (see
+`core.vectors`).
 
 Qdrant is embedded (local mode, a folder under `TUTOR_HOME`) unless `QDRANT_URL` names a server or
 cluster. Postgres remembers what each collection was built with (embedding model, dimension, BM25
@@ -123,8 +125,10 @@ class BookIndex:
         )
 
     async def record(self) -> dict[str, Any] | None:
-        """The collection's bookkeeping row in Postgres as it is now (another process may have
-        re-ingested): what it was built with, its chunk count and content version. No Qdrant call."""
+        """The collection's bookkeeping row in Postgres as it is now (another process may have re-ingested).
+
+        What it was built with, its chunk count and content version. No Qdrant call.
+        """
         async with self.db.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT collection, embedding_model, dimension, sparse_avgdl, version, chunks, updated_at"
@@ -160,8 +164,11 @@ class BookIndex:
         return info
 
     def collection_stats(self) -> CollectionStats | None:
-        """What score fusion needs to know of the collection (`core.fusion`), read once per content
-        version of the loaded collection (a re-ingest that changed it bumps the version)."""
+        """What score fusion needs to know of the collection (`core.fusion`).
+
+        Read once per content version of the loaded collection (a re-ingest that changed it bumps
+        the version).
+        """
         version = self.info.version if self.info else -1
         if self._stats is None or self._stats[0] != version:
             sentences = self.sentences if self.has_sentences else None
@@ -169,6 +176,7 @@ class BookIndex:
         return self._stats[1]
 
     def check_compatible(self, info: CollectionInfo) -> None:
+        """Raise `IndexMismatch` when the collection was built with another embedding model."""
         if info.embedding_model != self.embedding_model:
             raise IndexMismatch(
                 f"collection '{self.collection}' was built with {info.embedding_model} "
@@ -216,8 +224,10 @@ class BookIndex:
         await self.load()
 
     def vector_store(self, mode: RetrievalMode = RetrievalMode.HYBRID) -> SentenceVectorStore:
-        """The LangChain vector store over this collection (hybrid: writes both vectors, and the
-        sentence points when the collection has them)."""
+        """The LangChain vector store over this collection.
+
+        Hybrid: it writes both vectors, and the sentence points when the collection has them.
+        """
         return SentenceVectorStore(
             with_sentences=self.has_sentences,
             client=self.client,

@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 
 
 def dcg(gains: Sequence[float]) -> float:
+    """Discounted cumulative gain of gains in rank order."""
     return sum(gain / math.log2(rank + 2) for rank, gain in enumerate(gains))
 
 
 def ndcg_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
+    """nDCG@k of a ranking against graded relevance judgements."""
     ideal = dcg(sorted((g for g in qrels.values() if g > 0), reverse=True)[:k])
     if ideal == 0:
         return 0.0
@@ -22,6 +24,7 @@ def ndcg_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
 
 
 def recall_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
+    """Share of the relevant documents found in the first k."""
     relevant = {doc for doc, grade in qrels.items() if grade > 0}
     if not relevant:
         return 0.0
@@ -29,6 +32,7 @@ def recall_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> floa
 
 
 def mrr_at_k(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
+    """Reciprocal rank of the first relevant document within the first k (0 if none)."""
     for rank, doc in enumerate(ranked[:k], start=1):
         if qrels.get(doc, 0) > 0:
             return 1.0 / rank
@@ -46,4 +50,5 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 
 def mean(values: Sequence[float]) -> float:
+    """The arithmetic mean (0 for no values)."""
     return sum(values) / len(values) if values else 0.0

@@ -43,6 +43,8 @@ LanguageCode = Annotated[str, Field(min_length=2, max_length=16), AfterValidator
 
 
 class AgeRange(StrEnum):
+    """The learner's age band."""
+
     UNDER_18 = "under_18"
     AGE_18_24 = "18_24"
     AGE_25_34 = "25_34"
@@ -51,6 +53,8 @@ class AgeRange(StrEnum):
 
 
 class EducationLevel(StrEnum):
+    """The learner's highest education."""
+
     HIGH_SCHOOL = "high_school"
     UNDERGRADUATE = "undergraduate"
     GRADUATE = "graduate"  # master's level
@@ -68,6 +72,8 @@ class Experience(StrEnum):
 
 
 class PrimaryGoal(StrEnum):
+    """What the learner wants from the book."""
+
     COURSEWORK = "coursework"  # passing a course or exam
     CAREER = "career"  # getting or changing a job
     RESEARCH = "research"
@@ -77,6 +83,8 @@ class PrimaryGoal(StrEnum):
 
 
 class LearningMode(StrEnum):
+    """How the learner prefers to learn."""
+
     VISUAL = "visual"  # diagrams, tables, structure
     READING = "reading"  # careful prose
     HANDS_ON = "hands_on"  # steps to try, exercises
@@ -84,12 +92,16 @@ class LearningMode(StrEnum):
 
 
 class LearningSpeed(StrEnum):
+    """The pace the learner wants."""
+
     SLOW = "slow"
     MODERATE = "moderate"
     FAST = "fast"
 
 
 class TimePerWeek(StrEnum):
+    """Hours a week the learner can give."""
+
     UNDER_2H = "under_2h"
     FROM_2_TO_5H = "2_5h"
     FROM_5_TO_10H = "5_10h"

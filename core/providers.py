@@ -28,8 +28,11 @@ BLOCKED_REASONS = frozenset(
 
 
 class AnswerBlocked(ModelError):
-    """The provider withheld the answer (Gemini's safety filters): there is no text to show, and
-    asking again will not change that, so it is reported as such rather than as an empty answer."""
+    """The provider withheld the answer (Gemini's safety filters).
+
+    There is no text to show, and
+    asking again will not change that, so it is reported as such rather than as an empty answer.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"The model's safety filter withheld the answer ({reason}).")
@@ -117,13 +120,17 @@ def make_chat_model(settings: Settings, **client_options: Any) -> BaseChatModel 
 
 
 class BlockedAnswerCheck(BaseCallbackHandler):
-    """Raises `AnswerBlocked` when a reply ends for safety (Gemini's `finishReason: SAFETY` or a
-    blocked prompt, OpenAI-compatible `content_filter`): the client returns an empty (or cut)
-    message then, which would otherwise read as an empty answer or unparseable structured output."""
+    """Callback raising `AnswerBlocked` when a reply ends for safety.
+
+    Safety endings are Gemini's `finishReason: SAFETY` or a blocked prompt and OpenAI-compatible
+    `content_filter`; the client returns an empty (or cut)
+    message then, which would otherwise read as an empty answer or unparseable structured output.
+    """
 
     raise_error = True  # a callback's error normally is only logged
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        """Raise `AnswerBlocked` if the reply ended for safety with no text."""
         for generations in response.generations:
             for generation in generations:
                 if reason := blocked_reason(generation):
@@ -151,7 +158,9 @@ def _block_reason(feedback: dict[str, Any]) -> str | None:
 
 
 def model_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions meaning "the model could not answer" (after the SDK's own retries): the API turns
+    """Whether `exc` means the model could not answer (after the SDK's retries).
+
+    The API turns
     them into a 503 or a stream `error` event rather than a 500.
 
     OpenAI's SDK wraps everything in `openai.APIError`. google-genai raises `APIError` for HTTP
@@ -173,8 +182,11 @@ def model_errors() -> tuple[type[BaseException], ...]:
 
 
 def is_model_error(exc: BaseException) -> bool:
-    """A provider failure after the SDK's retries, alone or as every failure of a chain's parts
-    (parts run in a TaskGroup, so their errors arrive wrapped in an ExceptionGroup)."""
+    """The provider failure `exc` stands for, or None.
+
+    Found alone, or as every failure of a chain's parts
+    (parts run in a TaskGroup, so their errors arrive wrapped in an ExceptionGroup).
+    """
     errors = model_errors()
     if isinstance(exc, BaseExceptionGroup):
         return exc.subgroup(lambda leaf: not isinstance(leaf, (*errors, BaseExceptionGroup))) is None

@@ -56,6 +56,7 @@ class Passage:
     similarity: float | None = None
 
     def as_json(self) -> dict[str, Any]:
+        """The passage as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -102,10 +103,13 @@ def search(
 def _standardized(
     index: BookIndex, query: str, depth: int
 ) -> tuple[list[float], dict[str, float], dict[str, float]]:
-    """`zscore` fusion: (the vector legs' query vector, chunk id → fused score best first, chunk id →
-    closest sentence's cosine). Each leg's top `depth`, standardized and weighted by `core.fusion`.
+    """`zscore` fusion of the legs' top `depth`, standardized and weighted by `core.fusion`.
+
+    Returns (the vector legs' query vector, chunk id → fused score best first, chunk id → closest
+    sentence's cosine).
     The vector legs search with the mean of the question's vector and the vector of the question
-    without the collection's common words (`core.fusion`, query-term rarity)."""
+    without the collection's common words (`core.fusion`, query-term rarity).
+    """
     stats = index.collection_stats()
     dense = index.embeddings.embed_query(query)
     focused = index.sparse.without_common_words(query, stats.common_terms if stats else frozenset())
@@ -132,7 +136,8 @@ def _closest_sentences(index: BookIndex, dense: list[float], depth: int) -> dict
 
     Grouping is done here rather than with Qdrant's group-by query, which embedded mode runs point by
     point in Python (~100 ms at book scale); a chunk has a handful of sentences, so
-    `SENTENCES_PER_CHUNK` times `depth` sentences cover about `depth` chunks."""
+    `SENTENCES_PER_CHUNK` times `depth` sentences cover about `depth` chunks.
+    """
     hits = index.client.query_points(
         index.sentences, query=dense, limit=depth * SENTENCES_PER_CHUNK, with_payload=[CHUNK_KEY]
     ).points
@@ -158,9 +163,11 @@ def _top_sections(
     k: int,
     query_vector: list[float] | None,
 ) -> list[Passage]:
-    """Passages of the first `k` distinct (page, section)s of `ranked`, each its best-ranked chunk,
-    fetching payloads a batch at a time. Ids not found (the sentences of a chunk an interrupted ingest
-    deleted point at nothing) are skipped."""
+    """Passages of the first `k` distinct (page, section)s of `ranked`, each its best-ranked chunk.
+
+    Payloads are fetched a batch at a time. Ids not found (the sentences of a chunk an interrupted
+    ingest deleted point at nothing) are skipped.
+    """
     ids, kept, seen = list(ranked), list[Passage](), set[tuple[str, str]]()
     batch = k + k // 2
     for start in range(0, len(ids), batch):

@@ -1,5 +1,8 @@
-"""Sentences of Markdown text: what the index embeds one by one, and what extractive answers and
-supporting quotes are made of."""
+"""Sentences of Markdown text.
+
+Sentences of Markdown text: what the index embeds one by one, and what extractive answers and
+supporting quotes are made of.
+"""
 
 from __future__ import annotations
 

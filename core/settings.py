@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
+    """Every setting of the tutor, from the environment or `.env` (see `.env.example`)."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
@@ -220,20 +222,24 @@ class Settings(BaseSettings):
 
     @property
     def qdrant_path(self) -> Path:
+        """Folder of the embedded Qdrant."""
         return self.tutor_home / "qdrant"
 
     @property
     def postgres_dir(self) -> Path:
+        """Folder of the embedded Postgres."""
         return self.tutor_home / "postgres"
 
     @property
     def accepted_algorithms(self) -> list[str]:
+        """JWT algorithms accepted: `JWT_ALGORITHMS`, else the mode's default."""
         if self.jwt_algorithms:
             return self.jwt_algorithms
         return ["HS256"] if self.auth_mode == "hs256" else ["RS256", "ES256"]
 
     @property
     def models_dir(self) -> Path:
+        """Folder of the built ONNX models."""
         return self.models_dir_override or self.tutor_home / "models"
 
 

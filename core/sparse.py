@@ -30,7 +30,7 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 class BM25SparseEmbeddings(SparseEmbeddings):
-    """Snowball-stemmed BM25 over `\\w+` tokens; term ids are crc32 of the stem."""
+    r"""Snowball-stemmed BM25 over `\w+` tokens; term ids are crc32 of the stem."""
 
     def __init__(self, avgdl: float = 100.0, k1: float = 1.2, b: float = 0.75) -> None:
         if avgdl <= 0:
@@ -44,8 +44,10 @@ class BM25SparseEmbeddings(SparseEmbeddings):
         return list(self._stemmer.stemWords(words))
 
     def without_common_words(self, text: str, common_terms: Set[int]) -> str:
-        """`text` without the words all of whose terms are in `common_terms` (term ids), or `text`
-        itself when nothing else would be left."""
+        """`text` without the words all of whose terms are in `common_terms` (term ids).
+
+        `text` itself when nothing else would be left.
+        """
         kept = [
             word
             for word in text.split()
@@ -54,9 +56,11 @@ class BM25SparseEmbeddings(SparseEmbeddings):
         return " ".join(kept) if len(kept) < len(text.split()) and self.terms(" ".join(kept)) else text
 
     def embed_documents(self, texts: list[str]) -> list[SparseVector]:
+        """BM25 term weights of each text."""
         return [self._document_vector(self.terms(text)) for text in texts]
 
     def embed_query(self, text: str) -> SparseVector:
+        """The query's terms, each with weight 1 (the collection's IDF modifier weighs them)."""
         ids = sorted({_term_id(term) for term in self.terms(text)})
         return SparseVector(indices=ids, values=[1.0] * len(ids))
 

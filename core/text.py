@@ -18,8 +18,11 @@ def normalize_for_match(text: str) -> str:
 
 
 def append_without_overlap(text: str, addition: str, separator: str = "\n\n") -> str:
-    """`text` + `addition`, minus the start of `addition` that repeats the end of `text`
-    (consecutive chunks of a section share an overlap)."""
+    """`text` + `addition` without the overlap between them.
+
+    The overlap is the start of `addition` that repeats the end of `text` (consecutive chunks of a
+    section share one).
+    """
     for size in range(min(len(text), len(addition)), MIN_OVERLAP - 1, -1):
         if text.endswith(addition[:size]):
             return text + addition[size:]

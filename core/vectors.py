@@ -30,19 +30,23 @@ _SENTENCE_IDS = uuid.UUID("6b1f3c2e-9d4a-5e8b-a7c1-2f0e4d6b8a93")  # fixed: ids 
 
 
 def sentence_collection(collection: str) -> str:
+    """The name of the sibling collection holding `collection`'s sentence vectors."""
     return f"{collection}-sentences"
 
 
 def chunk_sentences(text: str, metadata: dict[str, Any] | None = None) -> list[str]:
-    """The sentences of an indexed chunk that get their own vector: its prose, without the heading
-    path it starts with (as a "sentence" it matched every question about the topic: -0.05 Recall@5
-    on the sample book), code and tables."""
+    """The sentences of an indexed chunk that get their own vector.
+
+    Its prose, without the heading path it starts with (as a "sentence" it matched every question
+    about the topic: -0.05 Recall@5 on the sample book), code and tables.
+    """
     heading_path = (metadata or {}).get("heading_path")
     body = text.removeprefix(f"{heading_path}\n\n") if heading_path else text
     return split_sentences(body, min_words=MIN_SENTENCE_WORDS)
 
 
 def create_sentence_collection(client: QdrantClient, collection: str, dimension: int) -> None:
+    """Create the sentence collection of `collection` (plain dense vectors, cosine)."""
     name = sentence_collection(collection)
     client.create_collection(
         name, vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE)
@@ -75,6 +79,7 @@ class SentenceVectorStore(QdrantVectorStore):
         batch_size: int = 64,
         **kwargs: Any,
     ) -> list[str | int]:
+        """Add the chunks, then (when the collection has them) their sentence vectors."""
         texts = list(texts)
         added = super().add_texts(texts, metadatas, ids, batch_size, **kwargs)
         if self.with_sentences:
@@ -82,6 +87,7 @@ class SentenceVectorStore(QdrantVectorStore):
         return added
 
     def delete(self, ids: list[str | int] | None = None, **kwargs: Any) -> bool | None:  # type: ignore[override]
+        """Delete the chunks, then their sentence vectors."""
         done = super().delete(ids, **kwargs)
         if self.with_sentences and ids:
             self.client.delete(

@@ -24,6 +24,8 @@ from core.settings import Settings
 
 @dataclass
 class TutorServices:
+    """The process's shared resources the nodes use, bound into the graph by `build_graph`."""
+
     settings: Settings
     db: Database
     retriever: BookRetriever
@@ -34,17 +36,21 @@ class TutorServices:
 
     @property
     def namespace(self) -> str:
+        """The index's namespace (one per collection and embedding model)."""
         return self.retriever.index.namespace
 
 
 @dataclass(frozen=True)
 class ServerContext:
+    """Who is asking, in which thread, with which learner profile: server-set, never from input."""
+
     thread_id: str
     user_id: str | None = None
     profile: LearnerProfile | None = None
 
     @classmethod
     def from_config(cls, config: RunnableConfig) -> ServerContext:
+        """The context the server put in the run's `configurable`."""
         configurable = config.get("configurable") or {}
         thread_id = configurable.get("thread_id")
         if not thread_id:

@@ -1,7 +1,10 @@
-"""The one rewrite policy: who may personalize or translate, what, into which language, how often,
-and what is served from the cache. Every entry point goes through here — the graph's personalize
-and translate nodes (so `/chat`, `/chat/stream`, `/tutor/*`, the CLI) and `POST /personalize`,
-`POST /translate` — so a rule cannot hold on one path and not on another.
+"""The one rewrite policy: who may personalize or translate, what, how often, and from the cache.
+
+It also decides the language a rewrite is in.
+
+Every entry point goes through here — the graph's personalize and translate nodes (so `/chat`, `/chat/stream`,
+`/tutor/*`, the CLI) and `POST /personalize`, `POST /translate` — so a rule cannot hold on one path and not on
+another.
 
 The rules, in the order a caller meets them (`check`):
 1. a chat model is configured (else `needs_chat_model`);
@@ -52,6 +55,8 @@ class RewriteRefused(Exception):
 
 @dataclass(frozen=True)
 class Rewritten:
+    """A rewrite's result, its language, whether it came from the cache, and the quota left."""
+
     text: str
     language: str | None  # BCP-47 of the result (None: a subject without letters, e.g. only code)
     direction: Literal["rtl", "ltr"]
@@ -60,8 +65,10 @@ class Rewritten:
 
 
 def profile_traits(profile: LearnerProfile | None) -> dict[str, object]:
-    """What the personalize prompt adapts to. preferred_language is not shown to it, so it neither
-    counts as a profile nor keys the cache."""
+    """What the personalize prompt adapts to.
+
+    preferred_language is not shown to it, so it neither counts as a profile nor keys the cache.
+    """
     if profile is None:
         return {}
     return profile.model_dump(mode="json", exclude_none=True, exclude={"preferred_language"})
@@ -73,6 +80,7 @@ def target_language(explicit: str | None, profile: LearnerProfile | None) -> str
 
 
 def daily_limit(services: TutorServices, action: Action) -> int:
+    """Rewrites of `action` a user may have per UTC day."""
     limit: int = getattr(services.settings, f"{action}_daily_quota")
     return limit
 
@@ -112,8 +120,10 @@ async def find_subject(
     last_answer: str | None = None,
     page: str | None = None,
 ) -> str:
-    """What to rewrite: `content`, else the selection, else the last answer, else the chapter at
-    `page` (reassembled from the index). Raises `no_subject`, or `not_found` for an unknown page."""
+    """What to rewrite: `content`, else the selection, else the last answer, else the chapter at `page`.
+
+    The chapter is reassembled from the index. Raises `no_subject`, or `not_found` for an unknown page.
+    """
     for text in (content, selected_text, last_answer):
         if text and text.strip():
             return text
@@ -139,8 +149,11 @@ async def rewrite(
     language: str | None = None,
     config: RunnableConfig | None = None,
 ) -> Rewritten:
-    """`subject` personalized for `profile`, or translated into `language` (see `target_language`),
-    under the rules above: cache, then quota, then the model; cached only after it succeeded."""
+    """Rewrite `subject`, from the cache when it holds the result.
+
+    `subject` personalized for `profile`, or translated into `language` (see `target_language`),
+    under the rules above: cache, then quota, then the model; cached only after it succeeded.
+    """
     now = datetime.now(UTC)
     await check(services, action, user, profile, now=now)
     assert user is not None and services.chat_model is not None  # check() refused otherwise

@@ -1,12 +1,22 @@
 """What flows through the tutor graph: the client's input, the output, and the internal state.
 
-The input schema is deliberately narrow: exactly the fields a client may set (DESIGN.md, "The
+The input schema is deliberately narrow: exactly the fields a client may set (docs/design.md, "The
 graph"). Who the user is, which thread this is and the learner profile are server-set and come from
 the run's config (see `graphs.context`), never from here.
+
+Each field is declared once per role: `TurnInput` (pydantic: validation, limits, JSON schema),
+`TurnOutput` (what a client gets back), and the graph's own `MemoryState` and `WorkState`.
+`TutorState` inherits them all. The one exception is `InputState`, the graph's view of `TurnInput`:
+LangGraph state must be a `typing_extensions.TypedDict` and `TurnInput` must stay a pydantic model
+(constraints, `extra="forbid"`, the schema hook, `ChatRequest(TurnInput)`), and neither can inherit
+from the other; a TypedDict built at run time from `TurnInput.model_fields` would be invisible to
+mypy. So `InputState` repeats the field names, and `tests/graphs/test_state.py` fails when the two
+drift. The lists nodes need (`CLEARED_INPUT`, `fresh_output`) are computed from the schemas.
 """
 
 from __future__ import annotations
 
+from copy import copy
 from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage
@@ -26,12 +36,15 @@ NulFreeStr = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
 
 
 def _optional_as_omittable(schema: dict[str, Any]) -> None:
-    """JSON schema: an optional field is one a client may leave out (not `required`), drawn as its
+    """Draw optional fields as plain omittable ones in the JSON schema.
+
+    An optional field is one a client may leave out (not `required`), drawn as its
     plain type with its limits, without `anyOf [..., {type: null}]` and without a `null` default.
 
     Why: LangServe's playground builds its form from this schema and cannot draw a `null` branch
     (`Unknown type: {"type":"null"}`, a blank page), and a `null` default fails its own `string`
-    check. Validation is unchanged: an explicit `null` is still accepted and means "not given"."""
+    check. Validation is unchanged: an explicit `null` is still accepted and means "not given".
+    """
     for field in schema.get("properties", {}).values():
         branches = field.get("anyOf", [])
         if {"type": "null"} in branches and len(branches) == 2:
@@ -68,6 +81,8 @@ class TurnInput(BaseModel):
 
 
 class TurnError(TypedDict):
+    """Why a turn could not run, instead of an answer."""
+
     code: str  # e.g. "needs_chat_model", "invalid_input"
     message: str
 
@@ -86,11 +101,12 @@ class TurnOutput(TypedDict):
     title: str | None  # the thread's title
 
 
-class TutorState(TypedDict, total=False):
-    """Everything the graph keeps. Input fields are cleared at the end of each turn, so a follow-up
-    never inherits the previous turn's selection or content by accident."""
+class InputState(TypedDict, total=False):
+    """This turn's input as the graph keeps it: `TurnInput`'s fields (a test keeps them equal).
 
-    # --- this turn's input (see TurnInput) ---
+    Optional fields are cleared to None when the turn ends (`CLEARED_INPUT`).
+    """
+
     message: str
     mode: Mode | None
     selected_text: str | None
@@ -98,23 +114,45 @@ class TutorState(TypedDict, total=False):
     target_language: str | None
     content: str | None
 
-    # --- memory, kept across turns (bounded: see graphs.memory) ---
+
+class MemoryState(TypedDict, total=False):
+    """What a thread keeps across turns (bounded: see graphs/nodes/memory.py)."""
+
     messages: Annotated[list[AnyMessage], add_messages]  # the last few turns, what the model sees
     summary: str  # running summary of turns that left the window
     pinned_selection: str | None  # the last selection: follow-ups in selection mode stay on it
     turns: int  # completed turns in this thread
 
-    # --- this turn's work ---
-    route: Route
+
+class WorkState(TypedDict, total=False):
+    """This turn's intermediate results (`route` is also an output)."""
+
     query: str  # standalone (English) search query for the ask route
     passages: list[dict[str, Any]]  # retrieved passages (cleared when the turn ends)
 
-    # --- output ---
-    answer: str
-    sources: list[Source]
-    language: str | None
-    grounded: bool
-    thread_id: str
-    verified_selection: bool | None
-    error: TurnError | None
-    title: str | None
+
+class TutorState(InputState, MemoryState, WorkState, TurnOutput, total=False):
+    """Everything the graph keeps: input, memory, this turn's work and the output.
+
+    Input fields are cleared at the end of each turn, so a follow-up never inherits the previous
+    turn's selection or content by accident.
+    """
+
+
+# Optional input fields, set to None when a turn ends (the next turn always brings a `message`).
+CLEARED_INPUT: dict[str, None] = {
+    name: None for name, field in TurnInput.model_fields.items() if not field.is_required()
+}
+# Outputs that carry over into the next turn until a node sets them: the thread's title and the
+# language of the conversation so far. Every other output starts each turn afresh.
+CARRIED_OUTPUT = frozenset({"title", "language"})
+_OUTPUT_START: dict[str, Any] = {"answer": "", "sources": [], "grounded": True}  # else None
+
+
+def fresh_output() -> dict[str, Any]:
+    """The outputs a turn starts from, for every `TurnOutput` field except `CARRIED_OUTPUT`."""
+    return {
+        name: copy(_OUTPUT_START.get(name))
+        for name in TurnOutput.__annotations__
+        if name not in CARRIED_OUTPUT
+    }

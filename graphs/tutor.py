@@ -23,12 +23,15 @@ from graphs.graph import build_graph
 
 @dataclass
 class Tutor:
+    """A ready tutor: the compiled graph, its services and what must be closed after."""
+
     graph: CompiledStateGraph[Any, Any, Any, Any]
     services: TutorServices
     checkpointer: AsyncPostgresSaver
 
 
 def make_services(settings: Settings, index: BookIndex) -> TutorServices:
+    """The services the graph runs with, from the settings and an open index."""
     return TutorServices(
         settings=settings,
         db=index.db,
@@ -43,7 +46,8 @@ async def open_checkpointer(index: BookIndex) -> AsyncPostgresSaver:
     """The LangGraph checkpointer on the project's pool (its tables are created once).
 
     Set-up runs under an advisory lock: two replicas running its CREATE INDEX CONCURRENTLY
-    migrations at once deadlocked (tests/api/test_processes.py starts two together)."""
+    migrations at once deadlocked (tests/api/test_processes.py starts two together).
+    """
     saver = AsyncPostgresSaver(index.db.pool)
     async with index.db.advisory_lock(CHECKPOINTER_LOCK):
         await saver.setup()

@@ -53,6 +53,7 @@ class Heading:
 
     @property
     def plain_text(self) -> str:
+        """The heading as plain text (Markdown markup removed)."""
         return heading_plain_text(self.text)
 
 
@@ -120,6 +121,7 @@ class HeadingSlugger:
         self._occurrences: dict[str, int] = {}
 
     def slug(self, text: str) -> str:
+        """Docusaurus's slug of `text`, unique within the page."""
         base = heading_slug(text)
         result = base
         while result in self._occurrences:
@@ -129,6 +131,7 @@ class HeadingSlugger:
         return result
 
     def anchor(self, heading: Heading) -> str:
+        """The heading's anchor: its explicit id, else its unique slug."""
         return heading.explicit_id if heading.explicit_id is not None else self.slug(heading.text)
 
 
@@ -191,6 +194,7 @@ def split_number_prefix(name: str) -> tuple[int | None, str]:
 
 
 def strip_number_prefix(name: str) -> str:
+    """`name` without a leading number prefix (`01-nodes` → `nodes`), as Docusaurus does."""
     return split_number_prefix(name)[1]
 
 

@@ -15,8 +15,11 @@ from ingest.splitter import Chunk, split_page
 
 
 def chunk_document(chunk: Chunk) -> Document:
-    """The indexed form of a chunk: the heading path leads the text, because a passage's headings
-    say what it is about (both the dense and the BM25 leg match better with them)."""
+    """The indexed form of a chunk: its heading path, then its text.
+
+    The heading path leads because a passage's headings say what it is about (both the dense and the BM25
+    leg match better with them).
+    """
     metadata = chunk.metadata()
     metadata["chunk_id"] = metadata.pop("id")
     return Document(page_content=f"{chunk.heading_path}\n\n{chunk.text}", metadata=metadata)

@@ -50,11 +50,14 @@ class ModeReport:
     latency_p95_ms: float
 
     def as_json(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict."""
         return asdict(self)
 
 
 @dataclass(frozen=True)
 class JudgedQuery:
+    """A query with its relevance judgements, and how a passage is named in them."""
+
     text: str
     qrels: Mapping[str, int]  # relevant id → grade
     to_id: Callable[[Passage], str]  # how a passage is named in `qrels`
@@ -106,8 +109,10 @@ def _report(mode: str, runs: list[Run]) -> ModeReport:
 
 
 def _first_hits_only(ranked: list[str], qrels: Mapping[str, int]) -> list[str]:
-    """Several chunks can come from one judged document or section: only its first one counts,
-    the others keep their rank but not their relevance (so they cannot inflate the metrics)."""
+    """Only the first chunk of a judged document or section counts as relevant.
+
+    The others keep their rank but not their relevance (so they cannot inflate the metrics).
+    """
     seen: set[str] = set()
     out = []
     for rank, doc in enumerate(ranked):
@@ -119,6 +124,7 @@ def _first_hits_only(ranked: list[str], qrels: Mapping[str, int]) -> list[str]:
 
 
 async def evaluate(index: BookIndex, queries: list[JudgedQuery], fusion: str) -> list[ModeReport]:
+    """Every search mode's metrics over `queries`."""
     await index.require()
     return [await asyncio.to_thread(score_mode, index, queries, mode, fusion) for mode in MODES]
 
@@ -136,8 +142,10 @@ async def evaluate_by_split(
 
 
 def load_questions(path: Path) -> list[JudgedQuery]:
-    """Questions file → judged queries. A passage is named `doc_path#anchor` when the question
-    gives an anchor, else `doc_path`."""
+    """Questions file → judged queries.
+
+    A passage is named `doc_path#anchor` when the question gives an anchor, else `doc_path`.
+    """
     queries = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -203,8 +211,10 @@ async def prepare_beir(
     *,
     sentence_vectors: bool = False,
 ) -> tuple[BookIndex, list[JudgedQuery], IngestSummary]:
-    """Index a BEIR corpus into its own collection (reused when unchanged); with or without sentence
-    vectors, each layout in a collection of its own."""
+    """Index a BEIR corpus into its own collection (reused when unchanged).
+
+    With or without sentence vectors, each layout in a collection of its own.
+    """
     docs, queries = load_beir(folder)
     name = f"beir-{folder.resolve().name}" + ("-with-sentences" if sentence_vectors else "")
     beir_index = index.sibling(name, sentence_vectors=sentence_vectors)

@@ -43,6 +43,7 @@ class IngestSummary:
     problems: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
+        """The summary as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -104,8 +105,11 @@ async def sync_documents(
 
 
 def document_key(doc: Document) -> str:
-    """The record key and Qdrant point id of a chunk: a UUID (Qdrant's id format) made from the
-    SHA-256 of its text and metadata, so any change to either makes a new key."""
+    """The record key and Qdrant point id of a chunk.
+
+    A UUID (Qdrant's id format) made from the SHA-256 of its text and metadata, so any change to
+    either makes a new key.
+    """
     payload = json.dumps([doc.page_content, doc.metadata], sort_keys=True, ensure_ascii=False)
     return str(uuid.UUID(bytes=hashlib.sha256(payload.encode()).digest()[:16]))
 

@@ -36,6 +36,8 @@ _SKIPPED_DIRS = {"node_modules", "__tests__"}
 
 @dataclass(frozen=True)
 class Page:
+    """One page of the book: its source, path, title, URL and Markdown text."""
+
     source: str  # POSIX path relative to the book root
     doc_path: str  # URL path under the docs route, e.g. "module-1/ros2-communication"
     url: str
@@ -49,6 +51,8 @@ class Page:
 
 @dataclass(frozen=True)
 class LoadProblem:
+    """A file that could not be read as a page, and why."""
+
     source: str
     message: str
 

@@ -1,4 +1,6 @@
-"""The book's text per page, normalised, in Postgres: how the tutor checks that a reader's selection
+"""The book's text per page, normalised, in Postgres.
+
+The book's text per page, normalised, in Postgres: how the tutor checks that a reader's selection
 really comes from the book (and from which section) without a search.
 
 Pages are rebuilt from their chunks (overlaps removed, headings put back), so what is matched is

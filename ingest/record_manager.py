@@ -27,10 +27,12 @@ class PostgresRecordManager(RecordManager):
 
     # The schema comes with the project's migrations (core/migrations/0001_index.sql).
     async def acreate_schema(self) -> None:
+        """Nothing to do: the table comes with the migrations."""
         return None
 
     async def aget_time(self) -> float:
         # The database clock, not ours: several machines may index into one store.
+        """The database's clock, so every writer agrees on time."""
         async with self.pool.connection() as conn:
             row = await (await conn.execute(_NOW)).fetchone()
         return float(_field(row, "now"))
@@ -42,6 +44,7 @@ class PostgresRecordManager(RecordManager):
         group_ids: Sequence[str | None] | None = None,
         time_at_least: float | None = None,
     ) -> None:
+        """Record (or refresh) `keys` as indexed now, with their group ids."""
         if not keys:
             return
         if group_ids is None:
@@ -61,6 +64,7 @@ class PostgresRecordManager(RecordManager):
             )
 
     async def aexists(self, keys: Sequence[str]) -> list[bool]:
+        """Whether each key is recorded."""
         if not keys:
             return []
         async with self.pool.connection() as conn:
@@ -79,6 +83,7 @@ class PostgresRecordManager(RecordManager):
         group_ids: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> list[str]:
+        """Recorded keys, filtered by update time and group."""
         query = "SELECT key FROM index_records WHERE namespace = %s"
         params: list[Any] = [self.namespace]
         if before is not None:
@@ -98,6 +103,7 @@ class PostgresRecordManager(RecordManager):
             return [row["key"] for row in await cur.fetchall()]
 
     async def adelete_keys(self, keys: Sequence[str]) -> None:
+        """Forget `keys`."""
         async with self.pool.connection() as conn:
             await conn.execute(
                 "DELETE FROM index_records WHERE namespace = %s AND key = ANY(%s)",
@@ -121,21 +127,27 @@ class PostgresRecordManager(RecordManager):
 
     # The indexing API has sync twins of every method; everything here runs on the event loop.
     def create_schema(self) -> None:
+        """Async only."""
         _async_only()
 
     def get_time(self) -> float:
+        """Async only."""
         _async_only()
 
     def update(self, keys: Sequence[str], **_: Any) -> None:
+        """Async only."""
         _async_only()
 
     def exists(self, keys: Sequence[str]) -> list[bool]:
+        """Async only."""
         _async_only()
 
     def list_keys(self, **_: Any) -> list[str]:
+        """Async only."""
         _async_only()
 
     def delete_keys(self, keys: Sequence[str]) -> None:
+        """Async only."""
         _async_only()
 
 

@@ -33,6 +33,8 @@ class BadSelections(ValueError):
 
 @dataclass(frozen=True)
 class LabelledSelection:
+    """One labelled question about a selection: whether the selection answers it."""
+
     id: str
     doc_path: str  # the page it was copied from (under book/docs)
     selection: str
@@ -43,6 +45,8 @@ class LabelledSelection:
 
 @dataclass(frozen=True)
 class ScoredQuestion:
+    """A labelled question with the support score the selection route gave it."""
+
     selection_id: str
     split: str
     question: str
@@ -62,10 +66,12 @@ class DeclineReport:
     f1: float
 
     def as_json(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict."""
         return asdict(self)
 
 
 def load_selections(path: Path) -> list[LabelledSelection]:
+    """The labelled selections of a JSON Lines file."""
     items = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -94,6 +100,7 @@ def score_questions(items: Sequence[LabelledSelection], embeddings: Embeddings) 
 
 
 def decline_report(scored: Sequence[ScoredQuestion], floor: float, split: str = "all") -> DeclineReport:
+    """Precision and recall of declining below `floor` on one split."""
     chosen = [q for q in scored if split == "all" or q.split == split]
     declined = [q for q in chosen if q.support < floor]
     right = sum(q.should_decline for q in declined)
@@ -105,16 +112,21 @@ def decline_report(scored: Sequence[ScoredQuestion], floor: float, split: str = 
 
 
 def tune_floor(scored: Sequence[ScoredQuestion]) -> float:
-    """The floor with the best F1 on the tune split (the lowest such floor on a tie: it declines
-    least). Candidates are midpoints between consecutive scores."""
+    """The floor with the best F1 on the tune split (the lowest such floor on a tie: it declines least).
+
+    Candidates are midpoints between consecutive scores.
+    """
     supports = sorted({q.support for q in scored if q.split == "tune"})
     candidates = [round((a + b) / 2, 3) for a, b in pairwise(supports)]
     return max(candidates, key=lambda floor: (decline_report(scored, floor, "tune").f1, -floor))
 
 
 def evaluate_selections(path: Path, embeddings: Embeddings, floor: float) -> dict[str, Any]:
-    """Precision and recall of declining at `floor` on each split and on all, plus the floor the
-    tune split alone would pick."""
+    """Declines measured on each split, and the floor the tune split picks.
+
+    Precision and recall of declining at `floor` on each split and on all, plus the floor the
+    tune split alone would pick.
+    """
     items = load_selections(path)
     scored = score_questions(items, embeddings)
     return {

@@ -34,6 +34,8 @@ BlockKind = Literal["prose", "code", "table"]
 
 @dataclass(frozen=True)
 class Chunk:
+    """One piece of a page: its text, heading path, anchor and position."""
+
     id: str
     text: str
     source: str

@@ -1,0 +1,1 @@
+"""One FastAPI router per resource: chat, threads, profile, rewrite (personalize/translate), health."""

@@ -42,7 +42,8 @@ async def chat_stream(
     """One turn as server-sent events: metadata, token…, sources, done | error.
 
     Thread, ownership and the lease are settled before the stream starts, so a 404/409 is a plain
-    status code; once streaming, failures arrive as an `error` event."""
+    status code; once streaming, failures arrive as an `error` event.
+    """
     turn = await open_turn(context, request, body.thread_id or thread_header(request), user, mode=body.mode)
     request.state.thread_id = turn.thread_id
     run = start_run(context, turn, body.graph_input())

@@ -47,6 +47,7 @@ async def _check(name: str, probe: Any) -> tuple[bool, Any]:
 
 @router.get("/health")
 async def health(request: Request, context: Ctx) -> JSONResponse:
+    """Whether Postgres, Qdrant and the models answer, and what the index holds (503 when down)."""
     (db_ok, record), (qdrant_ok, points) = await asyncio.gather(
         _check("database", _database(context)), _check("vector_store", _vector_store(context))
     )

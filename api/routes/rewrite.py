@@ -29,6 +29,8 @@ MAX_CONTENT_CHARS = 100_000
 
 
 class RewriteRequest(BaseModel):
+    """What to personalize: `content`, or the chapter at `page`."""
+
     model_config = ConfigDict(extra="forbid")
 
     content: NulFreeStr | None = Field(None, max_length=MAX_CONTENT_CHARS, description="Markdown to rewrite.")
@@ -39,12 +41,16 @@ class RewriteRequest(BaseModel):
 
 
 class TranslateRequest(RewriteRequest):
+    """What to translate, and into which language."""
+
     target_language: LanguageCode | None = Field(
         None, description="BCP-47 tag; default: the profile's preferred_language, else 'ur'."
     )
 
 
 class RewriteResponse(BaseModel):
+    """A rewrite's result with its language, text direction, cache hit and quota left."""
+
     result: str
     language: str | None
     direction: Literal["rtl", "ltr"]

@@ -21,6 +21,8 @@ MAX_OFFSET = 1_000_000
 
 
 class ThreadSummary(BaseModel):
+    """One of the caller's threads in `GET /threads`."""
+
     thread_id: str
     title: str | None
     created_at: datetime
@@ -29,6 +31,8 @@ class ThreadSummary(BaseModel):
 
 
 class Message(BaseModel):
+    """One message of a thread's transcript, with the sources it was answered with."""
+
     seq: int
     role: Literal["user", "assistant"]
     content: str
@@ -40,6 +44,8 @@ class Message(BaseModel):
 
 
 class ThreadDetail(BaseModel):
+    """A thread with its whole transcript (`GET /threads/{id}`)."""
+
     thread_id: str
     title: str | None
     created_at: datetime
@@ -48,11 +54,15 @@ class ThreadDetail(BaseModel):
 
 
 class TitleUpdate(BaseModel):
+    """`PATCH /threads/{id}`: a new title."""
+
     model_config = ConfigDict(extra="forbid")
     title: NulFreeStr = Field(min_length=1, max_length=200)
 
 
 class Feedback(BaseModel):
+    """`POST /threads/{id}/feedback`: a rating (and a comment) of one answer."""
+
     model_config = ConfigDict(extra="forbid")
     seq: int = Field(ge=1, description="The assistant message rated (its `seq` in GET /threads/{id}).")
     rating: Literal["up", "down"]
@@ -72,6 +82,7 @@ async def get_threads(
 
 @router.get("/{thread_id}", responses=error_responses(401, 404, 422, 503))
 async def get_thread(thread_id: str, context: Ctx, user: OptionalUser) -> ThreadDetail:
+    """The thread and its messages, with their sources exactly as streamed."""
     row = await owned_thread(context.db, thread_id, user)
     messages = [Message(**m) for m in await threads.messages(context.db, thread_id)]
     return ThreadDetail(
@@ -81,6 +92,7 @@ async def get_thread(thread_id: str, context: Ctx, user: OptionalUser) -> Thread
 
 @router.patch("/{thread_id}", responses=error_responses(400, 401, 404, 422, 503))
 async def patch_thread(thread_id: str, body: TitleUpdate, context: Ctx, user: OptionalUser) -> dict[str, str]:
+    """Rename the thread."""
     await owned_thread(context.db, thread_id, user)
     await threads.rename(context.db, thread_id, body.title.strip())
     return {"thread_id": thread_id, "title": body.title.strip()}

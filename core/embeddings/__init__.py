@@ -1,5 +1,1 @@
-"""Local (offline, torch-free) sentence embeddings."""
-
-from core.embeddings.local import LocalMiniLMEmbeddings, ModelIntegrityError
-
-__all__ = ["LocalMiniLMEmbeddings", "ModelIntegrityError"]
+"""The local embedding model: all-MiniLM-L6-v2 on onnxruntime, built from shipped weights."""

@@ -86,6 +86,7 @@ def verify_weights(model_dir: Path, cache_dir: Path) -> Path:
 
 
 def onnx_model_path(cache_dir: Path, precision: Precision) -> Path:
+    """Where the ONNX graph of `precision` is cached under `cache_dir`."""
     return cache_dir / f"all-minilm-l6-v2-{precision}-g{GRAPH_VERSION}.onnx"
 
 

@@ -42,6 +42,7 @@ class BertConfig:
 
     @property
     def head_size(self) -> int:
+        """Width of one attention head."""
         return self.hidden_size // self.num_heads
 
     @classmethod

@@ -37,6 +37,7 @@ async def condense_query(
 
 
 async def retrieve(state: TutorState, *, services: TutorServices) -> dict[str, Any]:
+    """Search the book for the condensed query."""
     passages = await services.retriever.retrieve(
         state["query"], k=services.settings.search_k, page=state.get("page")
     )
@@ -44,10 +45,14 @@ async def retrieve(state: TutorState, *, services: TutorServices) -> dict[str, A
 
 
 async def answer(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:
-    """Answer from the retrieved passages, or say the book does not cover the question when even the
-    best of them is below the relevance floor. The floor judges the question, not each passage: a
-    section that answers in other words than the question's can score under it while the best
-    passage clears it (on the sample book, dropping such passages lost a gold section)."""
+    """Answer from the retrieved passages, or say the book does not cover the question.
+
+    The book does not cover it when even the best passage is below the relevance floor.
+
+    The floor judges the question, not each passage: a section that answers in other words than the question's
+    can score under it while the best passage clears it (on the sample book, dropping such passages lost a
+    gold section).
+    """
     language = state.get("language") or "en"
     passages = [Passage(**p) for p in state.get("passages", [])]
     best = max((p.similarity or 0.0 for p in passages), default=0.0)

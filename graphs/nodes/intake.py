@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from chains.classifier import classify
 from graphs.context import ServerContext, TutorServices
-from graphs.state import Route, TurnInput, TutorState
+from graphs.state import Route, TurnInput, TutorState, fresh_output
 
 
 class InvalidTurn(ValueError):
@@ -26,8 +26,11 @@ def read_input(state: TutorState) -> TurnInput:
 
 
 async def intake(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:
-    """Routing: an explicit mode wins; a selection with `auto` means selection; else the classifier
-    (one call at most; it sees only the message; without a chat model always ask)."""
+    """Validate the turn's input and pick its route.
+
+    An explicit mode wins; a selection with `auto` means selection; else the classifier
+    (one call at most; it sees only the message; without a chat model always ask).
+    """
     turn = read_input(state)
     context = ServerContext.from_config(config)
     route: Route
@@ -38,16 +41,7 @@ async def intake(state: TutorState, config: RunnableConfig, *, services: TutorSe
     else:
         route = await classify(services.chat_model, turn.message, config)
     # Reset this turn's outputs: the state still holds the previous turn's.
-    return {
-        "route": route,
-        "thread_id": context.thread_id,
-        "answer": "",
-        "sources": [],
-        "grounded": True,
-        "verified_selection": None,
-        "error": None,
-        "passages": [],
-    }
+    return {**fresh_output(), "route": route, "thread_id": context.thread_id, "passages": []}
 
 
 def route_turn(state: TutorState) -> Literal["condense", "selection", "personalize", "translate"]:

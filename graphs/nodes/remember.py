@@ -18,10 +18,9 @@ from langchain_core.runnables import RunnableConfig
 from chains.memory import make_title, update_summary
 from core.stores import threads
 from graphs.context import ServerContext, TutorServices
-from graphs.state import TutorState
+from graphs.state import CLEARED_INPUT, TutorState
 
 log = logging.getLogger(__name__)
-CLEARED_INPUT = {"mode": None, "selected_text": None, "page": None, "target_language": None, "content": None}
 
 
 async def remember(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:

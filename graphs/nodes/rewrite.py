@@ -21,10 +21,12 @@ from graphs.state import TutorState
 async def personalize(
     state: TutorState, config: RunnableConfig, *, services: TutorServices
 ) -> dict[str, Any]:
+    """Personalize the subject for the reader's profile, under the rewrite policy."""
     return await _rewrite("personalize", state, config, services)
 
 
 async def translate(state: TutorState, config: RunnableConfig, *, services: TutorServices) -> dict[str, Any]:
+    """Translate the subject into the target language, under the rewrite policy."""
     return await _rewrite("translate", state, config, services)
 
 

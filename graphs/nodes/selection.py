@@ -38,7 +38,10 @@ NOT_IN_SELECTION = {
 async def answer_selection(
     state: TutorState, config: RunnableConfig, *, services: TutorServices
 ) -> dict[str, Any]:
-    """A follow-up without new text stays on the thread's last selection."""
+    """Answer from the highlighted text alone, or decline when it does not say.
+
+    A follow-up without new text stays on the thread's last selection.
+    """
     selection = state.get("selected_text") or state.get("pinned_selection")
     if not selection:
         return {
