@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Thread-Id", "X-Request-Id"],
-            expose_headers=["X-Thread-Id", "X-Request-Id"],
+            expose_headers=["X-Thread-Id", "X-Request-Id", "Retry-After"],  # the widget shows quota waits
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

@@ -110,7 +110,7 @@ async def test_streamed_answer_then_a_translation(
         page, "Translate this", mode="translate", content="A topic is a named bus.", target_language="ur"
     )
     assert translated == thread
-    await expect(text).to_contain_text("Sign in to translate")
+    await expect(text).to_contain_text("Sign in to translate", timeout=TIMEOUT_MS)
     await expect(text).to_contain_text("(login_required)")
     assert not [r for r in fake_openai.chat_requests if "professional translator" in r.system_prompt]
     await screenshot(page, "playground-translation-refused")
