@@ -87,3 +87,19 @@ async def finished(widget: Locator, state: str = "done") -> Locator:
     answer = widget.locator(".tw-assistant").last
     await expect(answer).to_have_attribute("data-state", state, timeout=TIMEOUT_MS)
     return answer
+
+
+async def select_passage(page: Page, sentence: str) -> None:
+    """Select `sentence` inside the demo page's #passage paragraph, as a reader's drag would."""
+    await page.evaluate(
+        """sentence => {
+            const node = document.getElementById('passage').firstChild;
+            const start = node.data.indexOf(sentence);
+            const range = document.createRange();
+            range.setStart(node, start);
+            range.setEnd(node, start + sentence.length);
+            getSelection().removeAllRanges();
+            getSelection().addRange(range);
+        }""",
+        sentence,
+    )

@@ -111,28 +111,44 @@ def make_context(
     return AppContext(settings=settings, tutor=tutor, auth=Authenticator.from_settings(settings))
 
 
+class Servers:
+    """The live API servers one test starts, all stopped when it ends."""
+
+    def __init__(self, home: Path) -> None:
+        self.home, self.running = home, list[tuple[Api, asyncio.Task[None]]]()
+
+    async def start(
+        self, index: BookIndex, saver: Any, chat_model: BaseChatModel | None = None, **overrides: Any
+    ) -> Api:
+        """A server over `index` (settings: the test's TUTOR_HOME, the test secret, `overrides`)."""
+        values = {"tutor_home": self.home / ".tutor", "jwt_secret": SECRET, **overrides}
+        settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        context = make_context(index, settings, chat_model, saver)
+        server, task, url = await serve(create_app(settings, context=context))
+        api = Api(url, context, server)
+        self.running.append((api, task))
+        return api
+
+    async def stop(self) -> None:
+        for api, task in self.running:
+            for client in api.clients:
+                await client.aclose()
+            api.server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+
+
 @pytest.fixture
 async def make_api(api_index: BookIndex, tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
-    running: list[tuple[Api, asyncio.Task[None]]] = []
+    servers = Servers(tmp_path)
     saver = AsyncPostgresSaver(api_index.db.pool)  # type: ignore[arg-type]
     await saver.setup()
 
     async def make(chat_model: BaseChatModel | None = None, **overrides: Any) -> Api:
-        values = {"tutor_home": tmp_path / ".tutor", "jwt_secret": SECRET, **overrides}
-        settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-        context = make_context(api_index, settings, chat_model, saver)
-        server, task, url = await serve(create_app(settings, context=context))
-        api = Api(url, context, server)
-        running.append((api, task))
-        return api
+        return await servers.start(api_index, saver, chat_model, **overrides)
 
     yield make
-    for api, task in running:
-        for client in api.clients:
-            await client.aclose()
-        api.server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
+    await servers.stop()
 
 
 @pytest.fixture(scope="session")

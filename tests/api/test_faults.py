@@ -7,7 +7,6 @@ leaves every thread as it was after its last committed turn, free for the next t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import shutil
@@ -25,13 +24,12 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from qdrant_client import QdrantClient
 
-from api.app import create_app
 from core.embeddings.local import LocalMiniLMEmbeddings
 from core.index import BookIndex
 from core.providers import make_chat_model as chat_model_from_settings
 from core.settings import Settings
 from ingest.book import ingest_book
-from tests.api.conftest import SECRET, Api, make_context, serve
+from tests.api.conftest import SECRET, Api, Servers
 from tests.api.faults import StoppablePostgres, TutorProcess, free_port
 from tests.api.sse import collect, read_events
 from tests.conftest import BOOK
@@ -131,26 +129,15 @@ async def test_a_hanging_model_is_cut_off_by_llm_timeout(
 @pytest.fixture
 async def serve_index(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
     """Like `make_api`, on an index the test built (another collection, a broken client...)."""
-    running: list[tuple[Api, asyncio.Task[None]]] = []
+    servers = Servers(tmp_path)
 
     async def start(index: BookIndex, chat_model: BaseChatModel | None = None, **overrides: Any) -> Api:
         saver = AsyncPostgresSaver(index.db.pool)  # type: ignore[arg-type]
         await saver.setup()
-        values = {"tutor_home": tmp_path / ".tutor", "jwt_secret": SECRET, **overrides}
-        settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-        context = make_context(index, settings, chat_model, saver)
-        server, task, url = await serve(create_app(settings, context=context))
-        api = Api(url, context, server)
-        running.append((api, task))
-        return api
+        return await servers.start(index, saver, chat_model, **overrides)
 
     yield start
-    for api, task in running:
-        for client in api.clients:
-            await client.aclose()
-        api.server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
+    await servers.stop()
 
 
 async def test_qdrant_unavailable_is_a_clean_503_and_selection_still_works(

@@ -15,7 +15,7 @@ from typing import Any
 
 from playwright.async_api import Locator, Page, Request, expect
 
-from tests.api.browser import TIMEOUT_MS, finished
+from tests.api.browser import TIMEOUT_MS, finished, select_passage
 from tests.fakes import CapturedRequest, Reply, Text
 from tests.fakes.fixtures import make_chat_model
 from tests.graphs.conftest import tutor_responder
@@ -159,18 +159,7 @@ async def test_ask_about_the_selected_passage(make_api: Any, page: Page) -> None
     button = widget.locator(".tw-ask-selection")
     await expect(button).to_be_disabled()
     passage = "A ROS 2 node is a process that performs computation."
-    await page.evaluate(
-        """sentence => {
-            const node = document.getElementById('passage').firstChild;
-            const start = node.data.indexOf(sentence);
-            const range = document.createRange();
-            range.setStart(node, start);
-            range.setEnd(node, start + sentence.length);
-            getSelection().removeAllRanges();
-            getSelection().addRange(range);
-        }""",
-        passage,
-    )
+    await select_passage(page, passage)
     await expect(button).to_be_enabled()
     async with page.expect_request("**/chat/stream") as request:
         await button.click()

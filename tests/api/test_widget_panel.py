@@ -23,6 +23,7 @@ from tests.api.browser import (
     axe_violations,
     finished,
     screenshot,
+    select_passage,
 )
 from tests.fakes import CapturedRequest, Reply, Text
 from tests.fakes.fixtures import make_chat_model
@@ -82,21 +83,6 @@ async def click_posting(page: Page, control: Locator) -> dict[str, Any]:
     body = (await request.value).post_data_json
     assert isinstance(body, dict)
     return body
-
-
-async def select_passage(page: Page, sentence: str) -> None:
-    await page.evaluate(
-        """sentence => {
-            const node = document.getElementById('passage').firstChild;
-            const start = node.data.indexOf(sentence);
-            const range = document.createRange();
-            range.setStart(node, start);
-            range.setEnd(node, start + sentence.length);
-            getSelection().removeAllRanges();
-            getSelection().addRange(range);
-        }""",
-        sentence,
-    )
 
 
 async def source_links(answer: Locator) -> list[tuple[str, str]]:
