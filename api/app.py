@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.admission import install_admission
 from api.auth import Authenticator
 from api.deps import AppContext
 from api.errors import install_error_handlers
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             app.state.context = context or await open_context(settings, stack)
+            has_model = app.state.context.tutor.services.chat_model is not None
+            install_admission(app, app.state.context.settings, model_turns=has_model)
             if not getattr(app.state, "tutor_routes", False):
                 # LangServe needs the compiled graph, which needs the pool, which needs the running
                 # loop: so these routes are added here, before the first request is served.

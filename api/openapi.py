@@ -27,7 +27,9 @@ class ErrorDetail(BaseModel):
 class ErrorInfo(BaseModel):
     """The `error` object of every error response."""
 
-    code: str = Field(description="Stable, machine-readable: `unauthorized`, `not_found`, `thread_busy`, …")
+    code: str = Field(
+        description="Stable, machine-readable: `unauthorized`, `not_found`, `thread_busy`, `server_busy`, …"
+    )
     message: str = Field(description="For people; may change.")
     details: list[ErrorDetail] | None = Field(None, description="422 only: one entry per invalid field.")
 
@@ -47,7 +49,8 @@ ERRORS: dict[int, str] = {
     422: "The request is not valid; `details` says where.",
     429: "Today's quota is used up.",
     500: "The server could not complete the request (logged; nothing internal is shown).",
-    503: "A dependency (chat model, database) is unavailable; try again shortly.",
+    503: "A dependency (chat model, database) is unavailable, or this worker is busy (`server_busy`: its "
+    "turn queue is full or the wait too long); try again after `Retry-After` seconds.",
 }
 ALWAYS = (413, 500)  # any request can be too large, and any can fail
 

@@ -25,11 +25,12 @@ from pydantic import AliasChoices, ConfigDict, Field
 from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 
+from api.admission import Place, admission_of
 from api.deps import AppContext
 from api.errors import REFUSAL_STATUS, ApiError, dependency_unavailable, model_failure
 from api.limits import TurnSlot, admit_turn, client_address
 from api.streaming import STREAM_MODES, TaskStream, TokenSelector
-from api.thread_access import ThreadLease, claim_thread, discard_unused_thread, new_thread_id
+from api.thread_access import ThreadLease, check_thread_id, claim_thread, discard_unused_thread, new_thread_id
 from core.stores import profiles
 from graphs import rewrite_policy as policy
 from graphs.context import run_config
@@ -65,15 +66,28 @@ class ChatRequest(TurnInput):
 
 @dataclass
 class Turn:
-    """A turn ready to run: admitted (its slot held), its thread claimed and leased."""
+    """A turn ready to run: admitted (its slot and place held), its thread claimed and leased."""
 
     thread_id: str
     user: str | None
     config: RunnableConfig
     lease: ThreadLease
     slot: TurnSlot
+    place: Place
     context: AppContext = field(repr=False)
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    async def end(self) -> None:
+        """Give back all the turn holds; every way a turn ends calls it, and a second call does nothing.
+
+        The worker's place first (no await: the next turn in line starts even if this one is being
+        cancelled), then the thread's lease, then the reader's slot.
+        """
+        self.place.release()
+        try:
+            await self.lease.release()
+        finally:
+            await self.slot.release()
 
     async def discard_if_empty(self) -> None:
         """Take back a thread this refused turn created.
@@ -87,27 +101,41 @@ class Turn:
 async def open_turn(
     context: AppContext, request: Request, thread_id: str | None, user: str | None, *, mode: str | None = None
 ) -> Turn:
-    """Admit the turn, then claim its thread.
+    """Admit the turn, wait for a place in this worker, then claim its thread.
 
-    Admission checks the limits and, for mode personalize/translate, the rewrite policy's cheap rules; then
-    claim (or create) the thread for `user` and take its lease; 429/401/409/503/404 as the module says.
+    In this order, so that what can refuse cheaply refuses before anything waits or is created: the
+    thread id's form (400), the per-client limits (429) and, for mode personalize/translate, the
+    rewrite policy's cheap rules; then the wait for a place (api.admission: 503 `server_busy`),
+    holding only the reader's slot (queued turns count against the reader's cap, so one reader
+    cannot fill the queue); only then claim (or create) the thread (404) and take its lease (409),
+    so a waiting turn neither leaves an empty thread behind when it is turned away nor blocks its
+    thread while it waits.
     """
     settings = context.settings
+    if thread_id is not None:
+        check_thread_id(thread_id)
     slot = await admit_turn(context.db, settings, user=user, client=client_address(request, settings))
     try:
         profile = await profiles.load(context.db, user)
         if mode in policy.ACTIONS:
             await policy.check(context.tutor.services, cast(policy.Action, mode), user, profile)
-        thread_id = thread_id or new_thread_id()
-        await claim_thread(context.db, thread_id, user)
-        lease = ThreadLease(
-            context.db, thread_id, lease_seconds=settings.turn_lease_seconds, also_renew=slot.renew
+        place = await admission_of(request).enter(
+            request, keep_alive=lambda: slot.renew(settings.turn_lease_seconds)
         )
-        await lease.acquire(settings.thread_busy_wait)
+        try:
+            thread_id = thread_id or new_thread_id()
+            await claim_thread(context.db, thread_id, user)
+            lease = ThreadLease(
+                context.db, thread_id, lease_seconds=settings.turn_lease_seconds, also_renew=slot.renew
+            )
+            await lease.acquire(settings.thread_busy_wait)
+        except BaseException:
+            place.release()
+            raise
     except BaseException:
         await slot.release()
         raise
-    return Turn(thread_id, user, run_config(thread_id, user, profile), lease, slot, context)
+    return Turn(thread_id, user, run_config(thread_id, user, profile), lease, slot, place, context)
 
 
 def raise_for_turn_error(output: dict[str, Any]) -> None:
@@ -131,8 +159,7 @@ async def invoke_turn(context: AppContext, turn: Turn, inputs: dict[str, Any]) -
         log.warning("chat model failed: %s", type(exc).__name__)
         raise failure from None
     finally:
-        await turn.lease.release()
-        await turn.slot.release()
+        await turn.end()
     return output
 
 
@@ -192,8 +219,7 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
             yield _event("error", {"code": "internal_error", "message": "The turn could not be completed."})
     finally:
         await run.aclose()
-        await turn.lease.release()
-        await turn.slot.release()
+        await turn.end()
 
 
 def _node_events(
@@ -219,8 +245,7 @@ async def finish_stream(events: AsyncGenerator[Any, None], run: TaskStream[Any],
     with contextlib.suppress(RuntimeError):  # the generator is already closed
         await events.aclose()
     await run.aclose()
-    await turn.lease.release()
-    await turn.slot.release()
+    await turn.end()
 
 
 def chat_response(output: dict[str, Any]) -> dict[str, Any]:

@@ -115,9 +115,10 @@ async def hold_turn(request: Request) -> AsyncIterator[None]:
     finally:
         # A refused rewrite, or LangServe refusing the request after all (e.g. a bad `config`): no
         # turn ran, so a thread it created is taken back (a no-op once the thread holds a message).
-        await turn.discard_if_empty()
-        await turn.lease.release()
-        await turn.slot.release()
+        try:
+            await turn.discard_if_empty()
+        finally:
+            await turn.end()
 
 
 async def server_config(config: dict[str, Any], request: Request) -> dict[str, Any]:

@@ -150,6 +150,31 @@ class Settings(BaseSettings):
         description="A running turn's hold on its thread, renewed every third of it while the turn "
         "runs: a server that dies mid-turn leaves the thread locked for at most this long.",
     )
+    turn_concurrency: int = Field(
+        default=32,
+        ge=0,
+        description="Turns (anything that runs the graph or calls a model) one worker process runs at "
+        "once when a chat model answers; they mostly wait for tokens. More wait in arrival order "
+        "(api.admission). 0: no bound.",
+    )
+    extractive_turn_concurrency: int = Field(
+        default=2,
+        ge=0,
+        description="The same bound without a chat model: extractive turns are CPU from start to end, "
+        "so a few at once keep a core busy and finish them in arrival order. 0: no bound.",
+    )
+    turn_queue: int = Field(
+        default=200,
+        ge=0,
+        description="Turns that may wait for a place per worker; one more gets 503 server_busy with "
+        "Retry-After at once.",
+    )
+    turn_queue_wait_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="Longest a turn waits for a place, then 503 server_busy with Retry-After (below "
+        "the usual 30 s client timeout, so a reader hears why).",
+    )
     personalize_daily_quota: int = Field(default=50, ge=0, description="Personalize calls per user per day.")
     translate_daily_quota: int = Field(default=100, ge=0, description="Translate calls per user per day.")
     anonymous_turn_limit: int = Field(

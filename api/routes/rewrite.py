@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.admission import admission_of
 from api.deps import AppContext, Ctx, OptionalUser
 from api.errors import model_failure
 from api.openapi import error_responses
@@ -59,19 +60,24 @@ class RewriteResponse(BaseModel):
 
 
 @router.post("/personalize")
-async def post_personalize(body: RewriteRequest, context: Ctx, user: OptionalUser) -> RewriteResponse:
+async def post_personalize(
+    body: RewriteRequest, request: Request, context: Ctx, user: OptionalUser
+) -> RewriteResponse:
     """The subject adapted to the reader's stored profile, in the subject's own language."""
-    return await _rewrite(context, "personalize", body, user)
+    return await _rewrite(context, request, "personalize", body, user)
 
 
 @router.post("/translate")
-async def post_translate(body: TranslateRequest, context: Ctx, user: OptionalUser) -> RewriteResponse:
+async def post_translate(
+    body: TranslateRequest, request: Request, context: Ctx, user: OptionalUser
+) -> RewriteResponse:
     """The subject translated, code, links and glossary terms kept as they are."""
-    return await _rewrite(context, "translate", body, user, body.target_language)
+    return await _rewrite(context, request, "translate", body, user, body.target_language)
 
 
 async def _rewrite(
     context: AppContext,
+    request: Request,
     action: policy.Action,
     body: RewriteRequest,
     user: str | None,
@@ -82,7 +88,11 @@ async def _rewrite(
     await policy.check(services, action, user, profile)
     subject = await policy.find_subject(services, action, content=body.content, page=body.page)
     try:
-        done = await policy.rewrite(services, action, subject, user=user, profile=profile, language=language)
+        # Refusals above come first; the model call waits for a place like any turn (api.admission).
+        async with admission_of(request).place(request):
+            done = await policy.rewrite(
+                services, action, subject, user=user, profile=profile, language=language
+            )
     except Exception as exc:
         if (failure := model_failure(exc)) is None:
             raise

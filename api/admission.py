@@ -1,0 +1,182 @@
+"""Admission: how many turns run at once in this worker process, and who waits in which order.
+
+A burst must not make everyone wait for everyone. Without a bound, two hundred turns arriving at
+once all interleave on one event loop and all finish together at the end of the burst. So each
+worker runs at most `concurrency` turns (a turn: anything that runs the graph or calls a model) and
+queues the rest first come, first served; a turn starts the moment a running one ends, so early
+arrivals finish early. Over the bound the reader hears so at once instead of waiting for a timeout:
+a full queue (TURN_QUEUE waiting), or a wait longer than TURN_QUEUE_WAIT_SECONDS, is a 503
+`server_busy` with a `Retry-After` estimated from how long turns have been taking.
+
+What the bound is depends on what a turn spends its time on (see `TurnAdmission.for_app`):
+- with a chat model, a turn mostly waits for tokens (~20 ms apart, ~2 ms of CPU each), so many run
+  at once (TURN_CONCURRENCY, 32): fifty streams arriving together all start at once on two workers;
+- without one (extractive answers), a turn is CPU from start to end, so running more at once only
+  slows each one down: EXTRACTIVE_TURN_CONCURRENCY (2) keeps the core busy and finishes turns in
+  arrival order instead of all together.
+
+The place is taken after the cheap refusals (auth, validation, rate limits, the rewrite policy's
+rules) and before the thread is claimed or leased: a refused request never queues, and a queued
+one holds nothing another turn needs (api.turns explains the order). A request whose client goes
+away while it waits leaves the queue; no turn runs for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from fastapi import FastAPI
+from starlette.requests import Request
+
+from api.errors import ApiError
+from core.settings import Settings
+
+DISCONNECT_POLL_SECONDS: Final = 0.5  # how soon a waiting request notices its client has gone
+KeepAlive = Callable[[], Awaitable[object]]
+
+
+class ClientGone(ApiError):
+    """The client disconnected while its turn was waiting (nobody reads this answer)."""
+
+    def __init__(self) -> None:
+        super().__init__(499, "client_closed_request", "The client left before its turn started.")
+
+
+def server_busy(retry_after: int, why: str) -> ApiError:
+    """The 503 a turn gets when this worker cannot start it soon enough."""
+    return ApiError(
+        503,
+        "server_busy",
+        f"The tutor is answering many questions right now ({why}); try again in {retry_after} seconds.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+@dataclass
+class Place:
+    """One running turn's place; `release` (idempotent) hands it to the next in line."""
+
+    admission: TurnAdmission | None  # None: admission is off, nothing to release
+    started: float = field(default_factory=time.monotonic)
+    held: bool = True
+
+    def release(self) -> None:
+        """Give the place up (to the longest waiting turn, if any)."""
+        if self.held and self.admission is not None:
+            self.held = False
+            self.admission._leave(time.monotonic() - self.started)
+
+
+class TurnAdmission:
+    """A FIFO gate with `concurrency` places and a queue of at most `queue_limit` waiting turns.
+
+    Single event loop, no locks needed: every state change happens between awaits. A released place
+    goes straight to the first waiter (its future is resolved with the place already counted), so
+    no newcomer can overtake the queue.
+    """
+
+    def __init__(
+        self, concurrency: int, queue_limit: int, max_wait: float, keep_alive_every: float = 5.0
+    ) -> None:
+        """A gate; `concurrency` 0 admits everything at once (admission off)."""
+        self.concurrency, self.queue_limit, self.max_wait = concurrency, queue_limit, max_wait
+        self.keep_alive_every = keep_alive_every
+        self.running = 0
+        self.waiting: deque[asyncio.Future[None]] = deque()
+        self.mean_turn_seconds = 1.0  # moving average of recent turns, for Retry-After
+
+    @classmethod
+    def for_app(cls, settings: Settings, *, model_turns: bool) -> TurnAdmission:
+        """The gate for a worker whose turns call a chat model (`model_turns`) or are extractive."""
+        concurrency = settings.turn_concurrency if model_turns else settings.extractive_turn_concurrency
+        # A waiting turn's per-reader slot (api.limits) expires like a thread lease: renew it as often.
+        keep_alive_every = settings.turn_lease_seconds / 3
+        return cls(concurrency, settings.turn_queue, settings.turn_queue_wait_seconds, keep_alive_every)
+
+    async def enter(self, request: Request | None = None, keep_alive: KeepAlive | None = None) -> Place:
+        """Wait for a place, first come first served; 503 when the queue is full or the wait too long.
+
+        Args:
+            request: Polled while waiting: its client disconnecting ends the wait (`ClientGone`).
+            keep_alive: Called every few seconds while waiting (e.g. to renew a slot that expires).
+        """
+        if self.concurrency <= 0:
+            return Place(None)
+        if self.running < self.concurrency and not self.waiting:
+            self.running += 1
+            return Place(self)
+        if len(self.waiting) >= self.queue_limit:
+            raise server_busy(self.retry_after(), f"{len(self.waiting)} questions are waiting")
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(turn)
+        try:
+            await self._wait(turn, request, keep_alive)
+        except BaseException:
+            if turn.done() and not turn.cancelled():  # given a place it will not use: pass it on
+                Place(self).release()
+            else:
+                turn.cancel()
+                with contextlib.suppress(ValueError):  # _leave already dropped it
+                    self.waiting.remove(turn)
+            raise
+        return Place(self)
+
+    async def _wait(
+        self, turn: asyncio.Future[None], request: Request | None, keep_alive: KeepAlive | None
+    ) -> None:
+        deadline = time.monotonic() + self.max_wait
+        renewed = time.monotonic()
+        while not turn.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise server_busy(self.retry_after(), f"no turn could start within {self.max_wait:g} seconds")
+            await asyncio.wait({turn}, timeout=min(DISCONNECT_POLL_SECONDS, remaining))
+            if turn.done():
+                return
+            if request is not None and await request.is_disconnected():
+                raise ClientGone()
+            if keep_alive is not None and time.monotonic() - renewed >= self.keep_alive_every:
+                renewed = time.monotonic()
+                await keep_alive()
+
+    def _leave(self, seconds: float) -> None:
+        self.mean_turn_seconds += (seconds - self.mean_turn_seconds) * 0.2
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)  # the place passes on: `running` stays the same
+                return
+        self.running -= 1
+
+    def retry_after(self) -> int:
+        """Seconds until the queue as it stands now has drained, at the recent pace (1 to 60)."""
+        pending = self.running + len(self.waiting) + 1
+        estimate = pending * self.mean_turn_seconds / max(self.concurrency, 1)
+        return min(60, max(1, math.ceil(estimate)))
+
+    @contextlib.asynccontextmanager
+    async def place(self, request: Request | None = None) -> AsyncIterator[Place]:
+        """`async with admission.place(request):` — a place for the block, released however it ends."""
+        held = await self.enter(request)
+        try:
+            yield held
+        finally:
+            held.release()
+
+
+def install_admission(app: FastAPI, settings: Settings, *, model_turns: bool) -> None:
+    """Give this worker's app its gate (the lifespan calls it once the chat model is known)."""
+    app.state.admission = TurnAdmission.for_app(settings, model_turns=model_turns)
+
+
+def admission_of(request: Request) -> TurnAdmission:
+    """The gate of the app serving `request`."""
+    admission: TurnAdmission = request.app.state.admission
+    return admission
