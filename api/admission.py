@@ -4,9 +4,10 @@ A burst must not make everyone wait for everyone. Without a bound, two hundred t
 once all interleave on one event loop and all finish together at the end of the burst. So each
 worker runs at most `concurrency` turns (a turn: anything that runs the graph or calls a model) and
 queues the rest first come, first served; a turn starts the moment a running one ends, so early
-arrivals finish early. Over the bound the reader hears so at once instead of waiting for a timeout:
-a full queue (TURN_QUEUE waiting), or a wait longer than TURN_QUEUE_WAIT_SECONDS, is a 503
-`server_busy` with a `Retry-After` estimated from how long turns have been taking.
+arrivals finish early. Past the bounds a reader hears so instead of waiting for a client timeout:
+a full queue (TURN_QUEUE waiting), a wait that at the recent pace of turns would exceed
+TURN_QUEUE_WAIT_SECONDS (refused on arrival), or a wait that did exceed it, is a 503 `server_busy`
+with a `Retry-After` estimated from that pace.
 
 What the bound is depends on what a turn spends its time on (see `TurnAdmission.for_app`):
 - with a chat model, a turn mostly waits for tokens (~20 ms apart, ~2 ms of CPU each), so many run
@@ -90,7 +91,8 @@ class TurnAdmission:
         self.keep_alive_every = keep_alive_every
         self.running = 0
         self.waiting: deque[asyncio.Future[None]] = deque()
-        self.mean_turn_seconds = 1.0  # moving average of recent turns, for Retry-After
+        self.mean_turn_seconds = 1.0  # moving average of recent turns, for the wait estimates
+        self.finished = 0  # turns that gave their place back: until one has, there is no pace to go by
 
     @classmethod
     def for_app(cls, settings: Settings, *, model_turns: bool) -> TurnAdmission:
@@ -113,6 +115,8 @@ class TurnAdmission:
             self.running += 1
             return Place(self)
         if len(self.waiting) >= self.queue_limit:
+            raise server_busy(self.retry_after(), f"{len(self.waiting)} questions are waiting")
+        if self.finished and self.expected_wait() > self.max_wait:  # it would only time out: say so now
             raise server_busy(self.retry_after(), f"{len(self.waiting)} questions are waiting")
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiting.append(turn)
@@ -147,7 +151,9 @@ class TurnAdmission:
                 await keep_alive()
 
     def _leave(self, seconds: float) -> None:
-        self.mean_turn_seconds += (seconds - self.mean_turn_seconds) * 0.2
+        self.finished += 1
+        weight = 1.0 if self.finished == 1 else 0.2  # the first turn replaces the 1 s guess
+        self.mean_turn_seconds += (seconds - self.mean_turn_seconds) * weight
         while self.waiting:
             turn = self.waiting.popleft()
             if not turn.done():
@@ -155,10 +161,13 @@ class TurnAdmission:
                 return
         self.running -= 1
 
+    def expected_wait(self) -> float:
+        """Seconds a turn joining the queue now would wait, at the recent pace of turns."""
+        return (len(self.waiting) + 1) * self.mean_turn_seconds / max(self.concurrency, 1)
+
     def retry_after(self) -> int:
         """Seconds until the queue as it stands now has drained, at the recent pace (1 to 60)."""
-        pending = self.running + len(self.waiting) + 1
-        estimate = pending * self.mean_turn_seconds / max(self.concurrency, 1)
+        estimate = self.expected_wait() + self.mean_turn_seconds
         return min(60, max(1, math.ceil(estimate)))
 
     @contextlib.asynccontextmanager

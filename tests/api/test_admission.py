@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from api.admission import TurnAdmission
+from api.errors import ApiError
 from core.settings import Settings
 from core.stores import threads
 from tests.api.sse import read_events
@@ -253,3 +254,60 @@ async def test_admission_off_admits_everything() -> None:
     admission = TurnAdmission(0, 0, 1.0)
     places = [await admission.enter() for _ in range(50)]
     assert all(place.admission is None for place in places)
+
+
+async def test_the_gate_is_first_come_first_served() -> None:
+    admission, order = TurnAdmission(2, 100, 30.0), list[int]()
+    first = [await admission.enter(), await admission.enter()]
+
+    async def turn(n: int) -> None:
+        place = await admission.enter()
+        order.append(n)
+        await asyncio.sleep(0)
+        place.release()
+
+    waiting = []
+    for n in range(20):
+        waiting.append(asyncio.create_task(turn(n)))
+        await asyncio.sleep(0)  # each joins the queue before the next arrives
+    assert len(admission.waiting) == 20
+    for place in first:
+        place.release()
+    await asyncio.gather(*waiting)
+    assert order == list(range(20))
+    assert admission.running == 0 and not admission.waiting
+
+
+async def test_a_wait_longer_than_allowed_is_refused_on_arrival() -> None:
+    """Once turns have a pace (here 2 s each, one at a time), a turn that could only time out in the
+    queue is told so at once, with the wait it should allow for."""
+    admission = TurnAdmission(1, 100, 3.0)
+    measured = await admission.enter()
+    measured.started -= 2.0
+    measured.release()
+    running = await admission.enter()
+    queued = asyncio.create_task(admission.enter())  # expected wait 2 s: allowed
+    await asyncio.sleep(0)
+    assert len(admission.waiting) == 1
+    with pytest.raises(ApiError) as refused:
+        await admission.enter()  # expected wait 4 s > 3 s
+    assert refused.value.status == 503 and refused.value.code == "server_busy"
+    assert refused.value.headers is not None
+    assert int(refused.value.headers["Retry-After"]) in (6, 7)  # two turns ahead, then its own (~2 s each)
+    running.release()
+    (await queued).release()
+    assert admission.running == 0
+
+
+async def test_a_cancelled_waiter_passes_its_place_on() -> None:
+    admission = TurnAdmission(1, 100, 30.0)
+    running = await admission.enter()
+    leaving = asyncio.create_task(admission.enter())
+    staying = asyncio.create_task(admission.enter())
+    await asyncio.sleep(0)
+    running.release()  # the place is handed to `leaving`, which is cancelled before it runs
+    leaving.cancel()
+    place = await asyncio.wait_for(staying, 1)
+    assert admission.running == 1
+    place.release()
+    assert admission.running == 0 and not admission.waiting
