@@ -167,6 +167,10 @@
       }
       return { text: "Too many requests" + (wait ? "; try again in " + wait : "; try again shortly") + "." };
     }
+    if (code === "server_busy") {
+      var busyWait = failure.retryAfter ? formatWait(failure.retryAfter) : null;
+      return { text: "The tutor is answering many questions right now; please ask again" + (busyWait ? " in " + busyWait : " shortly") + "." };
+    }
     if (status === 404) return { text: "This conversation is no longer available; a new one will start." };
     if (status === 413) return { text: "That is too much text to send at once." };
     if (status === 422 && failure.details && failure.details.length) {

@@ -25,6 +25,8 @@ from tests.api.browser import (
     screenshot,
     select_passage,
 )
+from tests.api.test_admission import stream_until_started
+from tests.api.test_limits import slow_answers
 from tests.fakes import CapturedRequest, Reply, Text
 from tests.fakes.fixtures import make_chat_model
 from tests.graphs.conftest import tutor_responder
@@ -505,3 +507,21 @@ async def test_streaming_markdown_does_not_flicker(make_api: Any, fake_openai: A
     assert all(later >= earlier for earlier, later in itertools.pairwise(lengths)), lengths
     await asyncio.sleep(0)
     await expect(widget.locator(".tw-assistant .tw-text li")).to_have_count(2, timeout=TIMEOUT_MS)
+
+
+async def test_a_busy_tutor_reads_as_a_sentence(make_api: Any, fake_openai: Any, page: Page) -> None:
+    # One place, no queue: while one answer streams, the widget's question gets 503 server_busy.
+    fake_openai.responder = slow_answers(3.0)
+    api = await make_api(make_chat_model(fake_openai), turn_concurrency=1, turn_queue=0)
+    started = asyncio.Event()
+    question = {"message": "What does a ROS 2 topic do?", "mode": "ask"}
+    running = asyncio.create_task(stream_until_started(api.client(), started, json=question))
+    await asyncio.wait_for(started.wait(), 10)
+    widget = await open_panel(page, api)
+    _, answer = await ask(page, widget, "What is a node?", "error")
+    message = await answer.locator(".tw-error-message").text_content() or ""
+    assert message.startswith("The tutor is answering many questions right now; please ask again in "), (
+        message
+    )
+    assert "second" in message and "server_busy" not in message and "503" not in message
+    assert await running == "done"
