@@ -158,10 +158,11 @@ class Settings(BaseSettings):
         "(api.admission). 0: no bound.",
     )
     extractive_turn_concurrency: int = Field(
-        default=2,
+        default=4,
         ge=0,
-        description="The same bound without a chat model: extractive turns are CPU from start to end, "
-        "so a few at once keep a core busy and finish them in arrival order. 0: no bound.",
+        description="The same bound without a chat model: extractive turns are mostly CPU, so a few "
+        "at once keep a core busy (covering their waits on Postgres) and finish them in arrival "
+        "order. 0: no bound.",
     )
     turn_queue: int = Field(
         default=200,

@@ -244,9 +244,9 @@ def test_limits_come_from_settings(model_turns: bool, expected: int) -> None:
 
 
 def test_defaults_admit_a_class_of_streams() -> None:
-    """On by default: 32 model turns per worker (50 streams on two workers start at once), 2 extractive."""
+    """On by default: 32 model turns per worker (50 streams on two workers start at once), 4 extractive."""
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert (defaults.turn_concurrency, defaults.extractive_turn_concurrency) == (32, 2)
+    assert (defaults.turn_concurrency, defaults.extractive_turn_concurrency) == (32, 4)
     assert defaults.turn_queue == 200 and defaults.turn_queue_wait_seconds == 20
 
 
@@ -310,4 +310,27 @@ async def test_a_cancelled_waiter_passes_its_place_on() -> None:
     place = await asyncio.wait_for(staying, 1)
     assert admission.running == 1
     place.release()
+    assert admission.running == 0 and not admission.waiting
+
+
+async def test_the_pace_is_measured_while_every_place_is_taken() -> None:
+    """CPU-bound turns: one alone is quick, but the rate is what turns ending with the gate full say."""
+    admission = TurnAdmission(2, 100, 30.0)
+    alone = await admission.enter()
+    alone.started -= 0.01  # a quick turn on its own: says nothing about the rate under load
+    alone.release()
+    assert admission.pace is None
+    places = [await admission.enter(), await admission.enter()]
+    waiters = [asyncio.create_task(admission.enter()) for _ in range(4)]
+    await asyncio.sleep(0)
+    for n in range(3):  # one turn ends every 0.1 s while the gate stays full
+        places.pop(0).release()
+        places.append(await waiters[n])
+        await asyncio.sleep(0.1)
+    assert admission.pace is not None and 0.08 < admission.pace < 0.3
+    assert admission.expected_wait() == pytest.approx(2 * admission.pace)  # one waiting, then itself
+    places.pop(0).release()
+    places.append(await waiters[3])
+    for place in places:
+        place.release()
     assert admission.running == 0 and not admission.waiting
