@@ -90,6 +90,7 @@ class TurnAdmission:
         self.keep_alive_every = keep_alive_every
         self.running = 0
         self.waiting: deque[asyncio.Future[None]] = deque()
+        self._deadlines: dict[asyncio.Future[None], float] = {}  # when each waiting turn gives up
         self.mean_turn_seconds = 1.0  # moving average of recent turns, for the wait estimates
         self.finished = 0  # turns that gave their place back: until one has, there is no pace to go by
         self.pace: float | None = None  # moving average of seconds between turns ending, all places taken
@@ -123,27 +124,34 @@ class TurnAdmission:
             raise server_busy(self.retry_after(), f"{len(self.waiting)} questions are waiting")
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiting.append(turn)
+        self._deadlines[turn] = deadline = time.monotonic() + self.max_wait
         try:
-            await self._wait(turn, request, keep_alive)
+            await self._wait(turn, deadline, request, keep_alive)
+            turn.result()  # a place, or the 503 `_turn_away_late` left there
         except BaseException:
-            if turn.done() and not turn.cancelled():  # given a place it will not use: pass it on
-                Place(self).release()
-            else:
+            if not turn.done():
                 turn.cancel()
-                with contextlib.suppress(ValueError):  # _leave already dropped it
+                with contextlib.suppress(ValueError):
                     self.waiting.remove(turn)
+            elif not turn.cancelled() and turn.exception() is None:  # a place it will not use: pass it on
+                Place(self).release()
             raise
+        finally:
+            del self._deadlines[turn]
         return Place(self)
 
     async def _wait(
-        self, turn: asyncio.Future[None], request: Request | None, keep_alive: KeepAlive | None
+        self,
+        turn: asyncio.Future[None],
+        deadline: float,
+        request: Request | None,
+        keep_alive: KeepAlive | None,
     ) -> None:
         """Sleep until the place comes, the client leaves or the deadline passes; nothing polls.
 
         Waking only for those (and every `keep_alive_every` for `keep_alive`) keeps two hundred
         waiting turns from costing CPU the running ones need.
         """
-        deadline = time.monotonic() + self.max_wait
         gone = asyncio.ensure_future(_disconnected(request)) if request is not None else None
         try:
             while not turn.done():
@@ -179,9 +187,30 @@ class TurnAdmission:
             if not turn.done():
                 turn.set_result(None)  # the place passes on: `running` stays the same
                 self._full_since_finish = now
-                return
-        self.running -= 1
-        self._full_since_finish = None
+                break
+        else:
+            self.running -= 1
+            self._full_since_finish = None
+        self._turn_away_late(now)
+
+    def _turn_away_late(self, now: float) -> None:
+        """503 now for each waiting turn that, at the measured pace, would not start before its deadline.
+
+        A burst arrives before the pace is known; once it is, who would only time out hears so at
+        once, and those behind them move up.
+        """
+        if self.pace is None:
+            return
+        kept: deque[asyncio.Future[None]] = deque()
+        for turn in self.waiting:
+            if turn.done():
+                continue
+            if now + (len(kept) + 1) * self.pace > self._deadlines.get(turn, math.inf):
+                why = f"no turn could start within {self.max_wait:g} seconds"
+                turn.set_exception(server_busy(self.retry_after(), why))
+            else:
+                kept.append(turn)
+        self.waiting = kept
 
     def expected_wait(self) -> float:
         """Seconds a turn joining the queue now would wait, at the recent pace of turns.

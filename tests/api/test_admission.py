@@ -8,6 +8,7 @@ so only admission decides.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -333,4 +334,29 @@ async def test_the_pace_is_measured_while_every_place_is_taken() -> None:
     places.append(await waiters[3])
     for place in places:
         place.release()
+    assert admission.running == 0 and not admission.waiting
+
+
+async def test_waiting_turns_that_could_only_time_out_hear_so_once_the_pace_is_known() -> None:
+    admission = TurnAdmission(1, 100, 0.9)
+    first = await admission.enter()
+    arrived = time.monotonic()
+    waiters = [asyncio.create_task(admission.enter()) for _ in range(6)]  # no pace yet: all wait
+    await asyncio.sleep(0.2)
+    first.release()
+    second = await waiters[0]
+    await asyncio.sleep(0.2)
+    second.release()  # a turn every 0.2 s: the fifth and sixth could not start within 0.9 s
+    third = await waiters[1]
+    await asyncio.sleep(0)
+    for late in waiters[4:]:
+        assert late.done() and time.monotonic() - arrived < 0.9
+        with pytest.raises(ApiError) as refused:
+            late.result()
+        assert refused.value.code == "server_busy"
+    assert not waiters[2].done()  # next in line still waits
+    third.release()
+    for task in waiters[2:4]:
+        with contextlib.suppress(ApiError):
+            (await task).release()
     assert admission.running == 0 and not admission.waiting
