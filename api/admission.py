@@ -5,9 +5,9 @@ once all interleave on one event loop and all finish together at the end of the 
 worker runs at most `concurrency` turns (a turn: anything that runs the graph or calls a model) and
 queues the rest first come, first served; a turn starts the moment a running one ends, so early
 arrivals finish early. Past the bounds a reader hears so instead of waiting for a client timeout:
-a full queue (TURN_QUEUE waiting), a wait that at the recent pace of turns would exceed
-TURN_QUEUE_WAIT_SECONDS (refused on arrival), or a wait that did exceed it, is a 503 `server_busy`
-with a `Retry-After` estimated from that pace.
+a full queue (TURN_QUEUE waiting), a wait that at the measured pace of turns would exceed
+TURN_QUEUE_WAIT_SECONDS (refused on arrival, or as soon as the pace is known), or a wait that did
+exceed it, is a 503 `server_busy` with a `Retry-After` estimated from that pace.
 
 What the bound is depends on what a turn spends its time on (see `TurnAdmission.for_app`):
 - with a chat model, a turn mostly waits for tokens (~20 ms apart, ~2 ms of CPU each), so many run
@@ -110,7 +110,7 @@ class TurnAdmission:
         """Wait for a place, first come first served; 503 when the queue is full or the wait too long.
 
         Args:
-            request: Polled while waiting: its client disconnecting ends the wait (`ClientGone`).
+            request: Watched while waiting: its client disconnecting ends the wait (`ClientGone`).
             keep_alive: Called every few seconds while waiting (e.g. to renew a slot that expires).
         """
         if self.concurrency <= 0:
