@@ -1,23 +1,23 @@
 """The conversation load of bench/load.py: many readers, each asking several turns on its own thread.
 
 One reader loop drives either API — ours (`POST /chat/stream`, the widget's events) or LangGraph's own
-(`POST /threads`, then `POST /threads/{id}/runs/stream`) — through the same SSE parser and the same
-httpx client settings, so the client side costs the same for both.
+(`POST /threads`, then `POST /threads/{id}/runs/stream`) — through the same SSE parser (the test suite's,
+tests/api/sse.py) and the same httpx client settings, so the client side costs the same for both.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from chains.answer import ANSWER_TAG
+from tests.api.sse import read_events
 
 # 503s that mean a dependency failed, not a full admission queue: errors, not deliberate refusals.
 FAILURE_CODES = {"database_unavailable", "vector_store_unavailable", "model_unavailable", "needs_chat_model"}
@@ -89,22 +89,6 @@ def is_deliberate(outcome: Outcome) -> bool:
     )
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
-    """(event name, data) of each server-sent event as it arrives."""
-    name, data = "message", []
-    async for line in response.aiter_lines():
-        if not line:
-            if data:
-                yield name, "\n".join(data)
-            name, data = "message", []
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-    if data:
-        yield name, "\n".join(data)
-
-
 async def refused(response: httpx.Response, thread: str | None) -> Outcome:
     """A non-200 answer: its status, error code and Retry-After."""
     await response.aread()
@@ -129,14 +113,14 @@ async def tutor_turn(client: httpx.AsyncClient, thread: str | None, message: str
     async with client.stream("POST", "/chat/stream", json=body) as response:
         if response.status_code != 200:
             return await refused(response, thread)
-        async for name, data in sse_events(response):
-            if name == "metadata":
-                thread = json.loads(data)["thread_id"]
-            elif name == "token" and ttft is None:
+        async for event in read_events(response):
+            if event.name == "metadata":
+                thread = event.data["thread_id"]
+            elif event.name == "token" and ttft is None:
                 ttft = time.monotonic() - started
-            elif name == "error":
-                return Outcome("sse_error", thread, code=json.loads(data).get("code"))
-            elif name == "done":
+            elif event.name == "error":
+                return Outcome("sse_error", thread, code=event.data.get("code"))
+            elif event.name == "done":
                 return Outcome("done", thread, ttft)
     return Outcome("truncated", thread, ttft)
 
@@ -158,15 +142,15 @@ async def langgraph_turn(client: httpx.AsyncClient, thread: str | None, message:
     async with client.stream("POST", f"/threads/{thread}/runs/stream", json=body) as response:
         if response.status_code != 200:
             return await refused(response, thread)
-        async for name, data in sse_events(response):
-            if name == "messages" and ttft is None:
-                chunk, metadata = json.loads(data)
+        async for event in read_events(response):
+            if event.name == "messages" and ttft is None:
+                chunk, metadata = event.data
                 if chunk.get("content") and ANSWER_TAG in (metadata.get("tags") or ()):
                     ttft = time.monotonic() - started
-            elif name == "updates" and data.startswith('{"remember"'):
+            elif event.name == "updates" and "remember" in event.data:
                 finished = True  # the graph's last node (graphs/graph.py) has run
-            elif name == "error":
-                return Outcome("sse_error", thread, code=data[:80])
+            elif event.name == "error":
+                return Outcome("sse_error", thread, code=str(event.data)[:80])
     return Outcome("done" if finished else "truncated", thread, ttft)
 
 
