@@ -31,12 +31,22 @@ PG_CLIENTS = (
 )
 
 
+try:  # the pgvector backend's own pool for search reads (per process)
+    from core.vector_backends.pgvector import READ_POOL_SIZE  # type: ignore[import-not-found]
+except ImportError:  # a tree without the pgvector backend
+    READ_POOL_SIZE = 0
+
+
 def pool_budget(env: dict[str, str], processes: int) -> int:
     """The most connections the pools of `processes` server processes may open.
 
-    Each process has one pool (core.db), which the LangGraph checkpointer shares.
+    Each process has one pool (core.db, DB_POOL_MAX_SIZE), which the LangGraph checkpointer
+    shares; with VECTOR_STORE=pgvector, search reads have a pool of their own (its writes open
+    connections only while ingesting, before the measured run).
     """
     per_process = int(env.get("DB_POOL_MAX_SIZE", Settings.model_fields["db_pool_max_size"].default))
+    if env.get("VECTOR_STORE") == "pgvector":
+        per_process += READ_POOL_SIZE
     return processes * per_process
 
 
@@ -71,6 +81,7 @@ class Service(Server):
             start_new_session=True,
         )
         self.python = self.postmaster = psutil.Process(self.proc.pid)
+        self.pythons = [self.python]  # the name Server.stop uses on the branch that reworks api_stream
 
     async def wait_ready(self, limit: float = 300) -> float:
         """Seconds until the health check answers; then finds the server's and Postgres's processes."""
@@ -86,6 +97,7 @@ class Service(Server):
                     raise TimeoutError(f"{self.kind} did not become healthy")
                 await asyncio.sleep(0.5)
         self.python = psutil.Process(self.proc.pid).children()[0]  # `uv run` starts one Python
+        self.pythons = [self.python]
         return time.monotonic() - started
 
     def locate_postgres(self) -> str:
@@ -301,6 +313,8 @@ def ratios(runs: list[dict[str, Any]]) -> list[str]:
             cells.append(f"{name} {a / b:.1f}×" if a is not None and b else f"{name} n/a")
         a, b = peer["cpu_ms_per_turn"]["total"], ours["cpu_ms_per_turn"]["total"]
         cells.append(f"CPU per turn {a / b:.2f}×" if b else "CPU per turn n/a")
+        a, b = peer["counts"]["turns_done"], ours["counts"]["turns_done"]
+        cells.append(f"turns done {a / b:.2f}× (TTFT covers finished turns only)" if b else "turns done n/a")
         cells.append(
             f"errors {peer['counts']['errors']} vs {ours['counts']['errors']}, truncated "
             f"{peer['counts']['truncated']} vs {ours['counts']['truncated']}"
