@@ -356,7 +356,8 @@ def machine() -> str:
 
 
 async def run(args: argparse.Namespace, base_url: str, streaming: Any, arrivals: Any) -> dict[str, Any]:
-    home, ids = Path(tempfile.mkdtemp(prefix="tutor-apistream-")), itertools.count()
+    home = Path(args.home or tempfile.mkdtemp(prefix="tutor-apistream-"))
+    ids = itertools.count()
     date = datetime.now(UTC).isoformat(timespec="seconds")
     command = " ".join(["uv run python", *sys.argv])
     result: dict[str, Any] = {"machine": machine(), "date": date, "command": command, "levels": {}}
@@ -492,6 +493,7 @@ def main() -> None:
     parser.add_argument("--rps-seconds", type=float, default=15)
     parser.add_argument("--rps-concurrency", type=int, default=10)
     parser.add_argument("--no-extractive", dest="extractive", action="store_false")
+    parser.add_argument("--home", help="TUTOR_HOME to reuse (default: a new temporary one)")
     parser.add_argument("--workers", type=int, default=1, help="`tutor serve --workers N`")
     parser.add_argument("--burst", type=int, default=200, help="simultaneous extractive POST /chat (0: none)")
     parser.add_argument(
