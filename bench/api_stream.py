@@ -51,7 +51,7 @@ ANSWER = " ".join("[1]" if i % 40 == 0 else f"word{i}" for i in range(1, 201))  
 FIRST, EVERY, MIB = 0.3, 0.02, 1 << 20
 HEADER = (  # times in ms, added = TTFT - 300 ms
     "| streams | n | added TTFT p50 | p95 | pre-model p50 | p95 | model→client p50 | p95 | metadata p50 "
-    "| total p50 | p95 | CPU ms/stream server+pg | peak server RSS MiB | errors |"
+    "| total p50 | p95 | last token→done p50 | CPU ms/stream server+pg | peak server RSS MiB | errors |"
 )
 
 
@@ -193,15 +193,18 @@ async def one_stream(client: httpx.AsyncClient, n: int) -> dict[str, Any]:
     of the `done` or `error` event (what the server says the turn was)."""
     seen: dict[str, float] = {}
     tokens, started, name, end = 0, time.monotonic(), "", None
+    last_token = started
     async with client.stream("POST", "/chat/stream", json=question(n)) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
             if line.startswith("event:"):
                 seen.setdefault(name := line[6:].strip(), time.monotonic())
-                tokens += name == "token"
+                if name == "token":
+                    tokens, last_token = tokens + 1, time.monotonic()
             elif line.startswith("data:") and name in ("done", "error"):
                 end = {"event": name, **json.loads(line[5:])}
     ms = {name: (at - started) * 1000 for name, at in seen.items()}
+    ms["after_answer"] = (seen["done"] - last_token) * 1000 if "done" in seen else None
     return {"n": n, "sent": started, "ms": ms, "tokens": tokens, "end": end}
 
 
@@ -272,6 +275,7 @@ async def stream_level(
     col = lambda name: [r["ms"][name] for r in results if name in r["ms"]]  # noqa: E731
     timings = {"ttft_added": [t - FIRST * 1000 for t in col("token")], "pre_model": list(pre.values())}
     timings |= {"model_to_client_added": rest, "metadata": col("metadata"), "total": col("done")}
+    timings["after_answer"] = col("after_answer")  # last token → done: the turn's work after its answer
     tokens = min((r["tokens"] for r in results), default=0)
     out = {"streams": len(results), "error_count": len(errors), "errors": errors[:5], "tokens_min": tokens}
     out["declined"] = no_tokens  # not in the figures; their CPU is billed to the answered streams
@@ -419,11 +423,12 @@ def report(result: dict[str, Any]) -> str:
     lines += [f"First start (build model, ingest book): {result['first_start']}"]
     lines += [f"Measured server: a restart, {result['workers']} worker(s), ready in {result['startup_s']} s"]
     lines += [f"Per-address limits lifted ({result['limits']}): all clients share 127.0.0.1, and this"]
-    lines += ["measures the service, not the anonymous rate limit.", "", HEADER, "|" + "---|" * 14]
+    lines += ["measures the service, not the anonymous rate limit.", "", HEADER, "|" + "---|" * 15]
     for level, r in result["levels"].items():
         cells = [level, r["streams"]]
         for key in ("ttft_added_ms", "pre_model_ms", "model_to_client_added_ms", "metadata_ms", "total_ms"):
             cells += [r[key]["p50"]] if key == "metadata_ms" else [r[key]["p50"], r[key]["p95"]]
+        cells += [r.get("after_answer_ms", {}).get("p50")]
         cpu = r["cpu_ms_per_stream"]
         cells += [f"{cpu['server']}+{cpu['postgres']}", r["peak_server_rss_mib"], r["error_count"]]
         lines.append(row(*cells))
