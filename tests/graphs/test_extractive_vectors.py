@@ -16,7 +16,9 @@ QUESTION = "What does a ROS 2 topic do?"
 
 
 def cosine(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(
+        sum(x * x for x in a) * sum(y * y for y in b)
+    )
 
 
 async def test_an_extractive_turn_embeds_no_sentence(make_tutor, book_index: BookIndex) -> None:  # type: ignore[no-untyped-def]
