@@ -1,6 +1,6 @@
 """Streaming overhead of the service: time to first token, `POST /chat` throughput, server RSS.
 
-    uv run python bench/api_stream.py [--rounds 3] [--levels 1,10,50] [--rps-seconds 15]
+    uv run python bench/api_stream.py [--rounds 3] [--levels 1,10,50] [--rps-seconds 15] [--workers N]
 
 `tutor serve` runs in its own process (embedded Postgres, local Qdrant; a first start builds the model
 and ingests the book, the measured server is a restart); the test suite's fake OpenAI server runs in
@@ -11,7 +11,14 @@ instant, the worst case) and steady (`--steady-levels`: that many clients stream
 starts spread over one stream's length).
 added = send → first `token` event − 300 ms; pre-model = send → the fake receiving the answer call
 (one monotonic clock), model→client = the rest. Then `POST /chat` with instant answers, with the chat
-model and without (extractive). Writes bench/results/api_stream.json and .txt.
+model and without (extractive), and a burst of `--burst` simultaneous extractive `POST /chat`
+(fairness: p50 against the burst's wall time; 503/429 counted as deliberate, apart from errors).
+In the same run, the bare-stack baseline (bench/bare_stack.py, its own process, same fake and
+pacing) at `--baseline-levels`: our CPU per streamed answer is reported as a ratio to it.
+Streams are classified by their `done` event: `grounded` with sources = a model answer, else a
+decline (declines stream their sentence as tokens too). The per-address limits are lifted
+(`UNLIMITED`): every client is 127.0.0.1. `--workers N` runs `tutor serve --workers N`.
+Writes bench/results/api_stream.json and .txt.
 """
 
 from __future__ import annotations
