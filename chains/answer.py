@@ -6,11 +6,11 @@ import logging
 from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
 from chains.citations import Source, map_citations
+from chains.parsers import TEXT_OUTPUT
 from chains.prompts import ANSWER_PROMPT, SELECTION_PROMPT, as_data
 from core.providers import is_model_error
 from core.retrieval import Passage
@@ -38,7 +38,7 @@ async def grounded_answer(
     config: RunnableConfig | None = None,
 ) -> tuple[str, list[Source]]:
     """An answer from the passages only, its `[n]` markers mapped to the passages given."""
-    chain = ANSWER_PROMPT | model.with_config(tags=[ANSWER_TAG]) | StrOutputParser()
+    chain = ANSWER_PROMPT | model.with_config(tags=[ANSWER_TAG]) | TEXT_OUTPUT
     raw = await chain.ainvoke(
         {
             "language_name": language_name,

@@ -10,7 +10,7 @@ answers the question at all (`SELECTION_SUPPORT_FLOOR`, measured by `tutor eval 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from langchain_core.embeddings import Embeddings
@@ -38,12 +38,18 @@ class _Candidate:
 
 
 def extractive_answer(
-    question: str, passages: Sequence[Passage], embeddings: Embeddings, *, max_sentences: int = MAX_SENTENCES
+    question: str,
+    passages: Sequence[Passage],
+    embeddings: Embeddings,
+    *,
+    max_sentences: int = MAX_SENTENCES,
+    known: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[str, list[Source]]:
     """An answer stitched from the passages' best sentences, without a chat model.
 
     It has `[n]` citations, and sources whose
-    `quote` is the very sentence the answer took from that passage.
+    `quote` is the very sentence the answer took from that passage. `known` maps texts (the
+    question, sentences) to vectors the index already holds: only the others are embedded.
     """
     candidates = [
         _Candidate(i, j, sentence)
@@ -52,7 +58,8 @@ def extractive_answer(
     ]
     if not candidates:
         return "", []
-    chosen = [c for _, c in _best(question, candidates, embeddings, max_sentences, per_passage=PER_PASSAGE)]
+    best = _best(question, candidates, embeddings, max_sentences, per_passage=PER_PASSAGE, known=known)
+    chosen = [c for _, c in best]
     chosen.sort(key=lambda c: (c.passage, c.position))
     answer = " ".join(f"{c.text} [{c.passage + 1}]" for c in chosen)
     return map_citations(answer, passages, quotes={c.passage: c.text for c in chosen})
@@ -88,10 +95,14 @@ def _best(
     limit: int,
     *,
     per_passage: int | None = None,
+    known: Mapping[str, Sequence[float]] | None = None,
 ) -> list[tuple[float, _Candidate]]:
-    """The best-scoring candidates with their scores, best first."""
-    vectors = embeddings.embed_documents([question] + [c.text for c in candidates])
-    query, rest = vectors[0], vectors[1:]
+    """The best-scoring candidates with their scores, best first (vectors from `known` when there)."""
+    texts = [question] + [c.text for c in candidates]
+    vectors = dict(known or {})
+    missing = list(dict.fromkeys(t for t in texts if t not in vectors))
+    vectors.update(zip(missing, embeddings.embed_documents(missing) if missing else [], strict=True))
+    query, rest = vectors[question], [vectors[c.text] for c in candidates]
     asked = words(question)
     scored = []
     for candidate, vector in zip(candidates, rest, strict=True):

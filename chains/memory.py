@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, HumanMessage
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import RunnableConfig
 
 from chains.condense import render_history
+from chains.parsers import TEXT_OUTPUT
 from chains.prompts import SUMMARY_PROMPT, TITLE_PROMPT
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ async def make_title(
     if model is None:
         return offline_title(question)
     try:
-        title = await (TITLE_PROMPT | model | StrOutputParser()).ainvoke(
+        title = await (TITLE_PROMPT | model | TEXT_OUTPUT).ainvoke(
             {"question": question[:1000], "answer": answer[:1000]}, config
         )
     except Exception as exc:  # a title is a nicety: never fail the turn over it
@@ -51,7 +51,7 @@ async def update_summary(
         return summary
     if model is not None:
         try:
-            return await (SUMMARY_PROMPT | model | StrOutputParser()).ainvoke(
+            return await (SUMMARY_PROMPT | model | TEXT_OUTPUT).ainvoke(
                 {"summary": summary or "(none)", "turns": render_history(dropped, limit=len(dropped))},
                 config,
             )

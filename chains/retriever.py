@@ -8,6 +8,7 @@ selection route never searches.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from urllib.parse import urlparse
 
@@ -15,7 +16,9 @@ from qdrant_client import models
 
 from core.index import BookIndex
 from core.retrieval import Passage, search
+from core.sentences import split_sentences
 from core.text import append_without_overlap
+from core.vectors import MIN_SENTENCE_WORDS
 
 SAME_PAGE_BOOST = 0.25  # fused scores are raised by boost times their size
 SAME_CHAPTER_BOOST = 0.10
@@ -57,6 +60,28 @@ class BookRetriever:
             found = [replace(p, score=p.score + abs(p.score) * _boost(p.doc_path, current)) for p in found]
             found = sorted(found, key=lambda p: -p.score)
         return found[:k]
+
+    async def known_vectors(self, query: str, passages: Sequence[Passage]) -> dict[str, list[float]]:
+        """Text → vector for what an extractive answer ranks, as far as the index already has it.
+
+        The query's vector (the search just embedded it) and the stored vectors of the passages'
+        sentences (`BookIndex.stored_sentence_vectors`); whatever is missing the caller embeds itself.
+        A passage's text is its chunk's body, so its sentences are `chunk_sentences` of the chunk.
+        """
+        sentences = {
+            p.point_id: split_sentences(p.text, min_words=MIN_SENTENCE_WORDS) for p in passages if p.point_id
+        }
+
+        def lookup() -> dict[str, list[float]]:
+            known = {query: self.index.embed_query(query)}
+            stored = self.index.stored_sentence_vectors(
+                {chunk: len(texts) for chunk, texts in sentences.items()}
+            )
+            for chunk, vectors in stored.items():
+                known.update((sentences[chunk][n], vector) for n, vector in vectors.items())
+            return known
+
+        return await asyncio.to_thread(lookup)
 
     async def chapter(self, doc_path: str) -> str:
         """The whole page at `doc_path`, reassembled from its chunks in order (overlaps removed)."""

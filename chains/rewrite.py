@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableConfig
 
 from chains.answer import ANSWER_TAG  # tokens a streaming client sees
 from chains.glossary import is_rtl, language_name, load_glossary, strip_direction_markup
+from chains.parsers import TEXT_OUTPUT
 from chains.prompts import PERSONALIZE_PROMPT, TRANSLATE_PROMPT
 from chains.protect import Masked, mask, restore, split_masked
 from core.profile import LearnerProfile, normalize_language_tag
@@ -93,7 +93,7 @@ async def _rewrite(
         lead, trail = part[: len(part) - len(part.lstrip())], part[len(part.rstrip()) :]
         metadata = {"tutor_part": index, "tutor_parts": len(parts), "tutor_placeholders": masked.originals}
         answering = model.with_config(tags=[ANSWER_TAG], metadata=metadata)
-        chain = (prompt | answering | StrOutputParser()).with_config(run_name=run_name)
+        chain = (prompt | answering | TEXT_OUTPUT).with_config(run_name=run_name)
         part_note = (
             f"This is part {index + 1} of {len(parts)} of a longer text; work on this part only, "
             "without an introduction or summary.\n\n"

@@ -12,6 +12,9 @@ is caught before it can return nonsense and re-ingesting an unchanged book write
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,9 +33,12 @@ from core.vectors import (
     SentenceVectorStore,
     create_sentence_collection,
     sentence_collection,
+    sentence_point_id,
 )
 
 __all__ = ["DENSE", "SPARSE", "BookIndex", "CollectionInfo"]
+
+QUERY_VECTORS_KEPT = 256  # recent query vectors `BookIndex.embed_query` remembers
 
 
 class VectorStoreLocked(RuntimeError):
@@ -105,6 +111,8 @@ class BookIndex:
         self.sentence_vectors = sentence_vectors
         self.has_sentences = False
         self._stats: tuple[int, CollectionStats | None] | None = None
+        self._queries: OrderedDict[str, list[float]] = OrderedDict()
+        self._queries_lock = threading.Lock()
 
     @property
     def sentences(self) -> str:
@@ -174,6 +182,46 @@ class BookIndex:
             sentences = self.sentences if self.has_sentences else None
             self._stats = (version, collection_stats(self.client, self.collection, sentences))
         return self._stats[1]
+
+    def embed_query(self, text: str) -> list[float]:
+        """The embedding of a query, remembered for the last `QUERY_VECTORS_KEPT` queries.
+
+        A turn needs its question's vector twice: the search embeds it, then an extractive answer
+        ranks the passages' sentences against it. Thread-safe (searches run in worker threads).
+        """
+        with self._queries_lock:
+            if (vector := self._queries.get(text)) is not None:
+                self._queries.move_to_end(text)
+                return list(vector)  # a copy: callers may change theirs
+        vector = self.embeddings.embed_query(text)
+        with self._queries_lock:
+            self._queries[text] = list(vector)
+            while len(self._queries) > QUERY_VECTORS_KEPT:
+                self._queries.popitem(last=False)
+        return vector
+
+    def stored_sentence_vectors(self, chunks: Mapping[str, int]) -> dict[str, dict[int, list[float]]]:
+        """The stored sentence vectors of some chunks: chunk point id → {ordinal: vector}.
+
+        `chunks` maps a chunk's point id to how many sentences it has (`len(chunk_sentences(...))`);
+        ordinal n is the n-th of them. Only what is stored comes back: nothing for a collection
+        built without sentence vectors, and a sentence whose point is missing is left out, so a
+        caller embeds what is not here. One lookup by point id (no filter scan).
+
+        Port note: a backend without Qdrant returns the same shape from its own sentence rows.
+        """
+        if not self.has_sentences or not chunks:
+            return {}
+        owners = {
+            sentence_point_id(chunk, n): (chunk, n) for chunk, count in chunks.items() for n in range(count)
+        }
+        points = self.client.retrieve(self.sentences, list(owners), with_payload=False, with_vectors=True)
+        found: dict[str, dict[int, list[float]]] = {}
+        for point in points:
+            vector: Any = point.vector  # the sentence collection has one unnamed dense vector
+            if isinstance(vector, list) and (owner := owners.get(str(point.id))):
+                found.setdefault(owner[0], {})[owner[1]] = vector
+        return found
 
     def check_compatible(self, info: CollectionInfo) -> None:
         """Raise `IndexMismatch` when the collection was built with another embedding model."""

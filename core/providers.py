@@ -128,6 +128,9 @@ class BlockedAnswerCheck(BaseCallbackHandler):
     """
 
     raise_error = True  # a callback's error normally is only logged
+    # Called on the event loop, not in a thread: otherwise LangChain hands every streamed token's
+    # (no-op) `on_llm_new_token` to the default executor, a thread hop per token.
+    run_inline = True
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         """Raise `AnswerBlocked` if the reply ended for safety with no text."""

@@ -54,6 +54,7 @@ class Passage:
     # hybrid modes): a passage that states the answer in one sentence is relevant however long it is.
     # (With `zscore` fusion the query vector is the one the vector legs search with, `core.fusion`.)
     similarity: float | None = None
+    point_id: str = ""  # the chunk's point in the index (its sentence vectors point back at it)
 
     def as_json(self) -> dict[str, Any]:
         """The passage as a JSON-ready dict."""
@@ -71,7 +72,7 @@ def search(
     # Rankings are ids and scores only; payloads are fetched for the few passages returned
     # (embedded mode deep-copies every payload a query returns).
     if mode == "dense":
-        dense = index.embeddings.embed_query(query)
+        dense = index.embed_query(query)
         points = client.query_points(collection, query=dense, using=DENSE, limit=candidates).points
     elif mode == "sparse":
         points = client.query_points(
@@ -81,7 +82,7 @@ def search(
         dense, ranked, closest_sentence = _standardized(index, query, max(candidates, MIN_PREFETCH))
         return _top_sections(index, ranked, closest_sentence, k, dense)
     else:
-        dense = index.embeddings.embed_query(query)
+        dense = index.embed_query(query)
         depth = max(candidates, MIN_PREFETCH)
         points = client.query_points(
             collection,
@@ -111,10 +112,10 @@ def _standardized(
     without the collection's common words (`core.fusion`, query-term rarity).
     """
     stats = index.collection_stats()
-    dense = index.embeddings.embed_query(query)
+    dense = index.embed_query(query)
     focused = index.sparse.without_common_words(query, stats.common_terms if stats else frozenset())
     if focused != query:
-        dense = unit_mean(dense, index.embeddings.embed_query(focused))
+        dense = unit_mean(dense, index.embed_query(focused))
     sparse = _sparse_query(index, query)
     dense_hits, sparse_hits = index.client.query_batch_points(
         index.collection,
@@ -231,4 +232,5 @@ def _passage(
         text=content.removeprefix(f"{heading_path}\n\n") if heading_path else content,
         order=int(meta.get("order", 0)),
         similarity=similarity,
+        point_id=str(point.id),
     )

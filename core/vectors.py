@@ -45,6 +45,11 @@ def chunk_sentences(text: str, metadata: dict[str, Any] | None = None) -> list[s
     return split_sentences(body, min_words=MIN_SENTENCE_WORDS)
 
 
+def sentence_point_id(chunk: str, ordinal: int) -> str:
+    """The point id of the `ordinal`-th sentence (`chunk_sentences` order) of the chunk point `chunk`."""
+    return str(uuid.uuid5(_SENTENCE_IDS, f"{chunk}#{ordinal}"))
+
+
 def create_sentence_collection(client: QdrantClient, collection: str, dimension: int) -> None:
     """Create the sentence collection of `collection` (plain dense vectors, cosine)."""
     name = sentence_collection(collection)
@@ -114,7 +119,7 @@ class SentenceVectorStore(QdrantVectorStore):
         vectors = self._require_embeddings("sentence vectors").embed_documents(sentences)
         points = [
             models.PointStruct(
-                id=str(uuid.uuid5(_SENTENCE_IDS, f"{chunk}#{ordinal}")),
+                id=sentence_point_id(chunk, ordinal),
                 vector=vector,
                 payload={CHUNK_KEY: chunk},
             )

@@ -10,7 +10,7 @@ from langchain_core.runnables import RunnableConfig
 
 from chains.answer import grounded_answer
 from chains.condense import condense
-from chains.extractive import extractive_answer
+from chains.extractive import PASSAGES_USED, extractive_answer
 from chains.rewrite import language_name
 from core.retrieval import Passage
 from graphs.answer_stream import stream_answer
@@ -62,8 +62,9 @@ async def answer(state: TutorState, config: RunnableConfig, *, services: TutorSe
         stream_answer(decline)
         return {"answer": decline, "sources": [], "grounded": False}
     if services.chat_model is None:
+        known = await services.retriever.known_vectors(state["query"], supported[:PASSAGES_USED])
         text, sources = await asyncio.to_thread(
-            extractive_answer, state["query"], supported, services.embeddings
+            extractive_answer, state["query"], supported, services.embeddings, known=known
         )
         stream_answer(text)  # no model streams it: its sentences go out as tokens all the same
     else:
