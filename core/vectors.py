@@ -26,7 +26,7 @@ from core.sentences import split_sentences
 DENSE, SPARSE = "dense", "sparse"  # named vectors of every book collection
 CHUNK_KEY = "chunk"  # payload field of a sentence point: the id of its chunk's point
 MIN_SENTENCE_WORDS = 3  # shorter fragments ("See below.") match anything a little
-_SENTENCE_IDS = uuid.UUID("6b1f3c2e-9d4a-5e8b-a7c1-2f0e4d6b8a93")  # fixed: ids must be reproducible
+SENTENCE_IDS = uuid.UUID("6b1f3c2e-9d4a-5e8b-a7c1-2f0e4d6b8a93")  # fixed: ids must be reproducible
 
 
 def sentence_collection(collection: str) -> str:
@@ -114,7 +114,7 @@ class SentenceVectorStore(QdrantVectorStore):
         vectors = self._require_embeddings("sentence vectors").embed_documents(sentences)
         points = [
             models.PointStruct(
-                id=str(uuid.uuid5(_SENTENCE_IDS, f"{chunk}#{ordinal}")),
+                id=str(uuid.uuid5(SENTENCE_IDS, f"{chunk}#{ordinal}")),
                 vector=vector,
                 payload={CHUNK_KEY: chunk},
             )
