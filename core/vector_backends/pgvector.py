@@ -90,17 +90,17 @@ class PgVectorBackend:
         """Declared size of the chunk table's vectors; None when the table does not exist."""
         row = self._one(
             "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'embedding'",
-            (_tables(collection)[0],),
+            (collection_tables(collection)[0],),
         )
         return int(row[0]) if row else None
 
     def has_sentences(self, collection: str) -> bool:
         """Whether the sentence table exists."""
-        return self._one("SELECT to_regclass(%s) IS NOT NULL", (_tables(collection)[2],))[0]  # type: ignore[index]
+        return self._one("SELECT to_regclass(%s) IS NOT NULL", (collection_tables(collection)[2],))[0]  # type: ignore[index]
 
     async def create(self, collection: str, *, dimension: int, sentences: bool) -> None:
         """(Re)create the chunk table (PGVectorStore's layout), its postings and sentence tables."""
-        chunks, postings, sentence_table = _tables(collection)
+        chunks, postings, sentence_table = collection_tables(collection)
         async with self.db.pool.connection() as conn, conn.transaction():
             await conn.execute(f"DROP TABLE IF EXISTS {sentence_table}, {postings}, {chunks}")
         await self.engine.ainit_vectorstore_table(chunks.strip('"'), dimension, schema_name=self.schema)
@@ -125,18 +125,18 @@ class PgVectorBackend:
 
     def count(self, collection: str) -> int:
         """Rows of the chunk table (0 when it does not exist yet)."""
-        table = _tables(collection)[0]
+        table = collection_tables(collection)[0]
         if self._one("SELECT to_regclass(%s)", (table,))[0] is None:  # type: ignore[index]
             return 0
         return int(self._one(f"SELECT count(*) FROM {table}")[0])  # type: ignore[index]
 
     def dense(self, collection: str, vector: list[float], limit: int) -> dict[str, float]:
         """Chunk id → cosine, best first (exact scan)."""
-        return dict(self._nearest(_tables(collection)[0], "langchain_id", vector, limit))
+        return dict(self._nearest(collection_tables(collection)[0], "langchain_id", vector, limit))
 
     def sparse(self, collection: str, terms: Sequence[int], limit: int) -> dict[str, float]:
         """Chunk id → Σ weight × IDF over the query's terms, best first."""
-        chunks, postings, _ = _tables(collection)
+        chunks, postings, _ = collection_tables(collection)
         sql = (
             f"WITH n AS (SELECT count(*)::float8 AS total FROM {chunks}),"
             f" q AS (SELECT term, ln(1 + (n.total - count(*) + 0.5) / (count(*) + 0.5)) AS idf"
@@ -148,7 +148,7 @@ class PgVectorBackend:
 
     def closest_sentences(self, collection: str, vector: list[float], limit: int) -> list[tuple[str, float]]:
         """(chunk id, cosine) of the closest sentences, best first."""
-        return self._nearest(_tables(collection)[2], "chunk", vector, limit)
+        return self._nearest(collection_tables(collection)[2], "chunk", vector, limit)
 
     def rank_fused(
         self, collection: str, vector: list[float], terms: Sequence[int], depth: int, fusion: RankFusion
@@ -166,8 +166,8 @@ class PgVectorBackend:
         """The stored chunks of `ids` that exist."""
         vector = "embedding" if with_vectors else "NULL"
         sql = (
-            f"SELECT langchain_id::text, content, langchain_metadata, {vector} FROM {_tables(collection)[0]}"
-            " WHERE langchain_id = ANY(%s::uuid[])"
+            f"SELECT langchain_id::text, content, langchain_metadata, {vector}"
+            f" FROM {collection_tables(collection)[0]} WHERE langchain_id = ANY(%s::uuid[])"
         )
         rows = self._all(sql, (list(ids),))
         return {row[0]: _record(row) for row in rows}
@@ -175,14 +175,14 @@ class PgVectorBackend:
     def page_chunks(self, collection: str, doc_path: str) -> list[ChunkRecord]:
         """Every chunk whose metadata names `doc_path`."""
         sql = (
-            f"SELECT langchain_id::text, content, langchain_metadata, NULL FROM {_tables(collection)[0]}"
-            " WHERE langchain_metadata->>'doc_path' = %s"
+            "SELECT langchain_id::text, content, langchain_metadata, NULL"
+            f" FROM {collection_tables(collection)[0]} WHERE langchain_metadata->>'doc_path' = %s"
         )
         return [_record(row) for row in self._all(sql, (doc_path,))]
 
     def chunk_sample(self, collection: str, limit: int) -> Iterator[tuple[np.ndarray, list[Sequence[int]]]]:
         """Batches of chunk vectors with each chunk's terms."""
-        chunks, postings, _ = _tables(collection)
+        chunks, postings, _ = collection_tables(collection)
         sql = (
             f"SELECT c.embedding, coalesce((SELECT array_agg(term) FROM {postings} p"
             f" WHERE p.chunk = c.langchain_id), '{{}}') FROM {chunks} c LIMIT %s"
@@ -192,7 +192,9 @@ class PgVectorBackend:
 
     def sentence_sample(self, collection: str, limit: int) -> Iterator[np.ndarray]:
         """Batches of sentence vectors."""
-        for batch in self._batches(f"SELECT embedding FROM {_tables(collection)[2]} LIMIT %s", limit):
+        for batch in self._batches(
+            f"SELECT embedding FROM {collection_tables(collection)[2]} LIMIT %s", limit
+        ):
             yield np.asarray([row[0] for row in batch], dtype=np.float64)
 
     def sentence_vectors(
@@ -201,7 +203,9 @@ class PgVectorBackend:
         """Chunk id → {ordinal: stored sentence vector}."""
         sql = "SELECT chunk::text, ordinal, embedding FROM {} WHERE chunk = ANY(%s::uuid[])"
         found: dict[str, dict[int, list[float]]] = {}
-        for chunk, ordinal, vector in self._all(sql.format(_tables(collection)[2]), (list(chunk_ids),)):
+        for chunk, ordinal, vector in self._all(
+            sql.format(collection_tables(collection)[2]), (list(chunk_ids),)
+        ):
             found.setdefault(chunk, {})[ordinal] = vector.tolist()
         return found
 
@@ -279,7 +283,7 @@ class ChunkVectorStore(VectorStore):
             if self.sentences and owners
             else []
         )
-        _, posting_table, sentence_table = _tables(self.collection)
+        _, posting_table, sentence_table = collection_tables(self.collection)
         async with self.backend.db.pool.connection() as conn, conn.transaction():
             # A chunk stored again (same id) replaces its extras rather than doubling them.
             await conn.execute(f"DELETE FROM {posting_table} WHERE chunk = ANY(%s::uuid[])", (ids,))
@@ -318,7 +322,7 @@ class ChunkVectorStore(VectorStore):
 
     async def _store(self) -> PGVectorStore:
         if self._chunks is None:
-            table = _tables(self.collection)[0].strip('"')
+            table = collection_tables(self.collection)[0].strip('"')
             self._chunks = await PGVectorStore.create(
                 self.backend.engine, self._embeddings, table, schema_name=self.backend.schema
             )
@@ -348,7 +352,7 @@ async def _ensure_extension(db: Database) -> None:
         ) from exc
 
 
-def _tables(collection: str) -> tuple[str, str, str]:
+def collection_tables(collection: str) -> tuple[str, str, str]:
     """The quoted names of a collection's chunk, postings and sentence tables."""
     name = "vec_" + re.sub(r"[^a-z0-9_]", "_", collection.lower())[:40]
     return f'"{name}"', f'"{name}_postings"', f'"{name}_sentences"'
