@@ -51,7 +51,7 @@ class Settings(BaseSettings):
 
     # --- vector store ------------------------------------------------------------------------------
     vector_store: Literal["qdrant", "pgvector"] = Field(
-        default="qdrant",
+        default="pgvector",
         description="Where the book's vectors live: pgvector (tables in the same Postgres: one service, "
         "several `tutor serve` workers on embedded defaults) or qdrant (embedded local mode, one process; "
         "or a server/cluster at QDRANT_URL, the path for large deployments).",
@@ -60,7 +60,10 @@ class Settings(BaseSettings):
         default=None, description="Qdrant server or cluster URL. Unset: local mode under TUTOR_HOME/qdrant."
     )
     qdrant_api_key: str | None = None
-    qdrant_collection: str = Field(default="book", description="Qdrant collection holding the book's chunks.")
+    qdrant_collection: str = Field(
+        default="book",
+        description="The book's collection: Qdrant collection name, or pgvector table prefix (vec_book...).",
+    )
 
     # --- the book ----------------------------------------------------------------------------------
     book_path: Path = Field(default=Path("book/docs"), description="Docusaurus docs folder to index.")

@@ -7,6 +7,7 @@ into the two tables beside it (`core.vector_backends.pgvector`).
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Any
 
 from langchain_core.documents import Document
@@ -20,8 +21,15 @@ from core.vectors import chunk_sentences
 
 
 def collection_tables(collection: str) -> tuple[str, str, str]:
-    """The quoted names of a collection's chunk, postings and sentence tables."""
-    name = "vec_" + re.sub(r"[^a-z0-9_]", "_", collection.lower())[:40]
+    """The quoted names of a collection's chunk, postings and sentence tables.
+
+    `vec_` + the name in lower-case letters, digits and `_`; a name that had to be changed or cut
+    (Postgres names stop at 63 bytes) gets a hash of the original, so two collections never share.
+    """
+    safe = re.sub(r"[^a-z0-9_]", "_", collection.lower())
+    if safe != collection or len(safe) > 40:
+        safe = f"{safe[:31]}_{zlib.crc32(collection.encode()):08x}"
+    name = f"vec_{safe}"
     return f'"{name}"', f'"{name}_postings"', f'"{name}_sentences"'
 
 
