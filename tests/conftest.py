@@ -125,17 +125,31 @@ def vector_store(index: BookIndex) -> str:
     return index.backend.kind
 
 
-@pytest.fixture(scope="session", params=["qdrant", "pgvector"])
-async def book_index(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    embedded_pg_url: str,
-    embeddings: LocalMiniLMEmbeddings,
+@pytest.fixture(scope="session")
+async def book_qdrant(
+    tmp_path_factory: pytest.TempPathFactory, embedded_pg_url: str, embeddings: LocalMiniLMEmbeddings
 ) -> AsyncIterator[BookIndex]:
-    """The bundled sample book, ingested once per vector backend for the retrieval tests."""
-    home = tmp_path_factory.mktemp("book")
-    async with ingested_book(home, embeddings, embedded_pg_url, request.param) as book:
+    """The bundled sample book in Qdrant (local mode), ingested once per session."""
+    async with ingested_book(tmp_path_factory.mktemp("book"), embeddings, embedded_pg_url, "qdrant") as book:
         yield book
+
+
+@pytest.fixture(scope="session")
+async def book_pgvector(
+    tmp_path_factory: pytest.TempPathFactory, embedded_pg_url: str, embeddings: LocalMiniLMEmbeddings
+) -> AsyncIterator[BookIndex]:
+    """The bundled sample book in pgvector (embedded Postgres), ingested once per session."""
+    async with ingested_book(
+        tmp_path_factory.mktemp("book"), embeddings, embedded_pg_url, "pgvector"
+    ) as book:
+        yield book
+
+
+@pytest.fixture(scope="session", params=["qdrant", "pgvector"])
+def book_index(request: pytest.FixtureRequest) -> BookIndex:
+    """The ingested sample book on each vector backend in turn (the retrieval tests)."""
+    book: BookIndex = request.getfixturevalue(f"book_{request.param}")
+    return book
 
 
 @asynccontextmanager
