@@ -13,11 +13,13 @@ import psycopg
 import pytest
 from qdrant_client import models
 
+from core.db import Database
 from core.embeddings.local import LocalMiniLMEmbeddings
 from core.index import BookIndex, IndexMismatch, VectorStoreLocked, open_qdrant
 from core.retrieval import search
 from core.settings import Settings
-from core.vector_backends.pgvector import collection_tables as pgvector_tables
+from core.vector_backends.pgvector import PgVectorBackend, VectorExtensionMissing
+from core.vector_backends.pgvector_store import collection_tables as pgvector_tables
 from core.vectors import CHUNK_KEY, chunk_sentences
 from ingest.book import ingest_book
 from ingest.record_manager import PostgresRecordManager
@@ -243,3 +245,16 @@ def test_embedded_qdrant_held_by_another_client_is_a_clear_error(settings: Setti
             open_qdrant(settings)
     finally:
         first.close()
+
+
+async def test_pgvector_on_a_postgres_without_the_extension_names_the_fix(
+    settings: Settings, external_pg_url: str
+) -> None:
+    """The external test Postgres has no pgvector: VECTOR_STORE=pgvector says what to do."""
+    db = await Database.open(settings, url=external_pg_url)
+    try:
+        with pytest.raises(VectorExtensionMissing, match=r"pgvector.*VECTOR_STORE=qdrant") as error:
+            await PgVectorBackend.open(db)
+        assert "DATABASE_URL" in str(error.value)
+    finally:
+        await db.close()
