@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from core.db import DatabaseUnavailable, is_database_unavailable
 from core.providers import blocked_answer, is_model_error
+from core.vector_backends import VectorStoreUnavailable
 from graphs.rewrite_policy import RewriteRefused
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,8 @@ def dependency_unavailable(exc: BaseException) -> ApiError | None:
     if is_database_unavailable(exc):
         message = "The database is not reachable right now; try again in a few seconds."
         return ApiError(503, "database_unavailable", message, headers={"Retry-After": "2"})
-    if isinstance(exc, ResponseHandlingException):  # qdrant-client: no answer (refused, timed out)
+    # qdrant-client: no answer (refused, timed out); pgvector: its read pool lost Postgres.
+    if isinstance(exc, ResponseHandlingException | VectorStoreUnavailable):
         message = "The search index is not reachable right now; try again in a few seconds."
         return ApiError(503, "vector_store_unavailable", message, headers={"Retry-After": "2"})
     return None
@@ -188,6 +190,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RewriteRefused, _refused)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for dependency_error in (psycopg.OperationalError, DatabaseUnavailable, ResponseHandlingException):
+    for dependency_error in (
+        psycopg.OperationalError,
+        DatabaseUnavailable,
+        ResponseHandlingException,
+        VectorStoreUnavailable,
+    ):
         app.add_exception_handler(dependency_error, _dependency_error)  # PoolTimeout included
     app.add_exception_handler(Exception, _unexpected)

@@ -1,7 +1,10 @@
-"""Hybrid query latency at sample-book scale, embedding the query included (embedded Qdrant).
+"""Hybrid query latency at sample-book scale, embedding the query included.
 
     uv run tutor ingest book/docs && uv run python bench/search_latency.py [--k 5] [--rounds 3]
-        [--questions book/plain_questions.jsonl]
+        [--questions book/plain_questions.jsonl] [--vector-store qdrant|pgvector]
+
+`--vector-store` overrides VECTOR_STORE (ingest the book into that backend first). CPU time here is
+this process only; pgvector's scans run in the Postgres server (bench/vector_stores.py counts both).
 
 Runs every question of the questions file (default book/questions.jsonl) `--rounds` times after a
 warm-up; prints p50/p95 wall time and the mean CPU time of this process per query, per mode, and one
@@ -28,10 +31,17 @@ from core.runtime import open_book_index  # noqa: E402
 from core.settings import get_settings  # noqa: E402
 
 
-async def run(k: int, rounds: int, questions_file: Path) -> dict[str, Any]:
+async def run(k: int, rounds: int, questions_file: Path, vector_store: str | None) -> dict[str, Any]:
     settings = get_settings()
+    if vector_store:
+        settings = settings.model_copy(update={"vector_store": vector_store})
     questions = [json.loads(line)["question"] for line in questions_file.open() if line.strip()]
-    result: dict[str, Any] = {"k": k, "queries": len(questions) * rounds, "fusion": settings.hybrid_fusion}
+    result: dict[str, Any] = {
+        "k": k,
+        "queries": len(questions) * rounds,
+        "fusion": settings.hybrid_fusion,
+        "vector_store": settings.vector_store,
+    }
     async with open_book_index(settings) as index:
         info = await index.require()
         result["chunks"] = info.chunks
@@ -58,8 +68,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--questions", type=Path, default=ROOT / "book" / "questions.jsonl")
+    parser.add_argument("--vector-store", choices=["qdrant", "pgvector"], default=None)
     args = parser.parse_args()
-    result = asyncio.run(run(args.k, args.rounds, args.questions))
+    result = asyncio.run(run(args.k, args.rounds, args.questions, args.vector_store))
     print("| mode | p50 ms | p95 ms | CPU ms/query |\n|---|---|---|---|")
     for mode in ("dense", "sparse", "hybrid"):
         timing = result[mode]

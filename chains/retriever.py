@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from urllib.parse import urlparse
 
-from qdrant_client import models
-
 from core.index import BookIndex
 from core.retrieval import Passage, search
 from core.sentences import split_sentences
@@ -85,23 +83,12 @@ class BookRetriever:
 
     async def chapter(self, doc_path: str) -> str:
         """The whole page at `doc_path`, reassembled from its chunks in order (overlaps removed)."""
-        points, _ = await asyncio.to_thread(
-            self.index.client.scroll,
-            self.index.collection,
-            scroll_filter=models.Filter(
-                must=[models.FieldCondition(key="metadata.doc_path", match=models.MatchValue(value=doc_path))]
-            ),
-            limit=10_000,
-            with_payload=True,
-        )
-        chunks = sorted(
-            (p.payload or {} for p in points), key=lambda payload: payload["metadata"].get("order", 0)
-        )
+        records = await asyncio.to_thread(self.index.backend.page_chunks, self.index.collection, doc_path)
         parts: list[str] = []
         previous_anchor: str | None = None
-        for payload in chunks:
-            meta = payload["metadata"]
-            body = payload["page_content"].removeprefix(meta.get("heading_path", "") + "\n\n")
+        for record in sorted(records, key=lambda record: record.metadata.get("order", 0)):
+            meta = record.metadata
+            body = record.content.removeprefix(meta.get("heading_path", "") + "\n\n")
             if meta.get("anchor") == previous_anchor and parts:
                 parts[-1] = append_without_overlap(parts[-1], body)
             else:

@@ -5,6 +5,7 @@ from pydantic import ValidationError
 from core.db import DatabaseUnavailable
 from core.embeddings.local import ModelIntegrityError
 from core.index import IndexMismatch, IndexNotReady, VectorStoreLocked
+from core.vector_backends.pgvector import VectorExtensionMissing
 from graphs.nodes.intake import InvalidTurn
 from graphs.rewrite_policy import RewriteRefused
 from ingest.evaluate import BadQuestions
@@ -17,6 +18,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     IndexNotReady,
     ModelIntegrityError,
     VectorStoreLocked,
+    VectorExtensionMissing,
     BadQuestions,
     InvalidTurn,
     RewriteRefused,

@@ -11,6 +11,7 @@ from rich.console import Console
 from core.settings import get_settings
 
 out = Console(stderr=True)
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def serve(
@@ -18,7 +19,11 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
     workers: Annotated[
         int,
-        typer.Option("--workers", help="Worker processes (needs QDRANT_URL: local Qdrant is one-process)."),
+        typer.Option(
+            "--workers",
+            help="Worker processes (VECTOR_STORE=pgvector, or qdrant with QDRANT_URL: local Qdrant is "
+            "one process).",
+        ),
     ] = 1,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")] = "info",
 ) -> None:
@@ -26,15 +31,18 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    if workers > 1 and not settings.qdrant_url:
+    embedded_qdrant = settings.vector_store == "qdrant" and not settings.qdrant_url
+    if workers > 1 and embedded_qdrant:
         out.print(
-            "[bold red]error:[/] embedded Qdrant (no QDRANT_URL) can only be opened by one process: "
-            "run one worker, or set QDRANT_URL to a Qdrant server for several.",
+            "[bold red]error:[/] embedded Qdrant (VECTOR_STORE=qdrant, no QDRANT_URL) can only be opened "
+            "by one process: run one worker, set VECTOR_STORE=pgvector (the book's vectors in Postgres, "
+            "shared by every worker), or set QDRANT_URL to a Qdrant server.",
             highlight=False,
         )
         raise typer.Exit(2)
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    mode = "embedded Qdrant: 1 worker" if not settings.qdrant_url else f"{workers} worker(s)"
+    store = "embedded Qdrant" if embedded_qdrant else settings.vector_store
+    mode = f"{store}: {workers} worker{'s' if workers > 1 else ''}"
     out.print(f"Textbook Tutor on {base} ({mode})", highlight=False)
     for label, path in start_urls(settings.playground_enabled):
         out.print(f"  {label:<11} {base}{path}", highlight=False)
@@ -54,6 +62,10 @@ def serve(
         # Off: uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the app honours only
         # TRUSTED_PROXY_HEADER (api.limits), so a client cannot pick its own address for the limits.
         proxy_headers=False,
+        # With several workers uvicorn's supervisor pings each one and replaces any that does not
+        # answer within this many seconds. A starting worker (imports, model, book check) on a busy
+        # 2-core machine missed the default 5 s and was killed over and over.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 

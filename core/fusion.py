@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from qdrant_client import QdrantClient
 
-from core.vectors import DENSE, SPARSE
+if TYPE_CHECKING:
+    from core.vector_backends import VectorBackend
 
 # Weights of the legs' z-scores (dense chunk vectors weigh 1). Chosen on the `tune` halves of
 # book/questions.jsonl and book/plain_questions.jsonl (README, "Measured"). BM25's weight is
@@ -82,51 +82,41 @@ class CollectionStats:
         return math.log(1 + (self.chunks.count - n + 0.5) / (n + 0.5)) if n else 0.0
 
 
-def collection_stats(client: QdrantClient, collection: str, sentences: str | None) -> CollectionStats | None:
-    """Statistics of a book collection (and of its sentence collection, if named); None when empty."""
+def collection_stats(backend: VectorBackend, collection: str, sentences: bool) -> CollectionStats | None:
+    """Statistics of a book collection (and of its sentence vectors, when it has them); None when empty."""
     document_frequency: Counter[int] = Counter()
-    chunks = _vector_stats(client, collection, [DENSE, SPARSE], document_frequency)
+    batches = []
+    for vectors, terms in backend.chunk_sample(collection, MAX_STATS_POINTS):
+        batches.append(vectors)
+        for point_terms in terms:
+            document_frequency.update(point_terms)
+    chunks = _vector_stats(batches)
     if chunks is None:
         return None
     common = {term for term, df in document_frequency.items() if df > COMMON_TERM_SHARE * chunks.count}
-    sentence_stats = _vector_stats(client, sentences, None, None) if sentences else None
+    sentence_stats = (
+        _vector_stats(backend.sentence_sample(collection, MAX_STATS_POINTS)) if sentences else None
+    )
     return CollectionStats(
         chunks=chunks,
         sentences=sentence_stats,
         common_terms=frozenset(common),
         document_frequency=dict(document_frequency),
-        size=max(client.count(collection, exact=True).count, chunks.count),
+        size=max(backend.count(collection), chunks.count),
     )
 
 
-def _vector_stats(
-    client: QdrantClient, collection: str, using: list[str] | None, document_frequency: Counter[int] | None
-) -> VectorStats | None:
-    """Mean and covariance of the dense vectors of up to `MAX_STATS_POINTS` points.
-
-    The vectors named `DENSE` when `using` is given, else the unnamed ones; counts the sparse terms'
-    document frequency on the way.
-    """
-    total, outer, count, offset = None, None, 0, None
-    while count < MAX_STATS_POINTS:
-        points, offset = client.scroll(
-            collection, limit=1024, offset=offset, with_payload=False, with_vectors=using or True
-        )
-        vectors = []
-        for point in points:
-            vector: Any = point.vector
-            named = vector if isinstance(vector, dict) else {DENSE: vector}
-            vectors.append(named[DENSE])
-            if document_frequency is not None and (sparse := named.get(SPARSE)) is not None:
-                document_frequency.update(getattr(sparse, "indices", ()))
-        if vectors:
-            batch = np.asarray(vectors, dtype=np.float64)
-            batch /= np.maximum(np.linalg.norm(batch, axis=1, keepdims=True), 1e-12)
-            total = batch.sum(0) if total is None else total + batch.sum(0)
-            outer = batch.T @ batch if outer is None else outer + batch.T @ batch
-            count += len(batch)
-        if offset is None:
-            break
+def _vector_stats(batches: Iterable[np.ndarray]) -> VectorStats | None:
+    """Mean and covariance of the unit vectors of the batches."""
+    total, outer, count = None, None, 0
+    for vectors in batches:
+        if not len(vectors):
+            continue
+        batch = np.asarray(vectors, dtype=np.float64)
+        batch /= np.maximum(np.linalg.norm(batch, axis=1, keepdims=True), 1e-12)
+        total = batch.sum(0) if total is None else total + batch.sum(0)
+        outer = batch.T @ batch if outer is None else outer + batch.T @ batch
+        count += len(batch)
     if not count or total is None or outer is None:
         return None
     mean = total / count

@@ -5,7 +5,8 @@ Hybrid has three legs: the chunk vectors, BM25, and, when the collection has sen
 restates one sentence, which a whole-chunk vector dilutes). `HYBRID_FUSION` says how they combine:
 - `zscore` (default): each leg's scores standardized against the whole collection and added with
   weights (`core.fusion`), so a decisive match counts for what it is;
-- `rrf` / `dbsf`: chunk vectors and BM25 fused inside Qdrant, that ranking fused once more, with
+- `rrf` / `dbsf`: chunk vectors and BM25 fused by Qdrant's rank/score fusion (inside Qdrant, or
+  the same functions in Python on pgvector), that ranking fused once more, with
   standard reciprocal rank fusion, with the sentence ranking.
 
 Results are sections, not chunks: a long section is several chunks, and returning three of them
@@ -18,11 +19,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
-from qdrant_client import models
 
 from core.fusion import fuse_standardized, unit_mean
-from core.index import DENSE, SPARSE, BookIndex
-from core.vectors import CHUNK_KEY
+from core.index import BookIndex
+from core.vector_backends import ChunkRecord
 
 SearchMode = Literal["dense", "sparse", "hybrid"]
 Fusion = Literal["zscore", "rrf", "dbsf"]
@@ -54,7 +54,7 @@ class Passage:
     # hybrid modes): a passage that states the answer in one sentence is relevant however long it is.
     # (With `zscore` fusion the query vector is the one the vector legs search with, `core.fusion`.)
     similarity: float | None = None
-    point_id: str = ""  # the chunk's point in the index (its sentence vectors point back at it)
+    point_id: str = ""  # the chunk's id in the index (its sentence vectors point back at it)
 
     def as_json(self) -> dict[str, Any]:
         """The passage as a JSON-ready dict."""
@@ -65,39 +65,27 @@ def search(
     index: BookIndex, query: str, *, k: int = 5, mode: SearchMode = "hybrid", fusion: Fusion = "zscore"
 ) -> list[Passage]:
     """The `k` best sections' passages for `query`. The index must be loaded (`await index.require()`)."""
-    client, collection = index.client, index.collection
+    backend, collection = index.backend, index.collection
     candidates = k * OVERFETCH
     dense: list[float] | None = None
     closest_sentence: dict[str, float] = {}
-    # Rankings are ids and scores only; payloads are fetched for the few passages returned
-    # (embedded mode deep-copies every payload a query returns).
+    # Rankings are ids and scores only; texts are fetched for the few passages returned
+    # (Qdrant's embedded mode deep-copies every payload a query returns).
     if mode == "dense":
         dense = index.embed_query(query)
-        points = client.query_points(collection, query=dense, using=DENSE, limit=candidates).points
+        ranked = backend.dense(collection, dense, candidates)
     elif mode == "sparse":
-        points = client.query_points(
-            collection, query=_sparse_query(index, query), using=SPARSE, limit=candidates
-        ).points
+        ranked = backend.sparse(collection, _query_terms(index, query), candidates)
     elif fusion == "zscore":
         dense, ranked, closest_sentence = _standardized(index, query, max(candidates, MIN_PREFETCH))
         return _top_sections(index, ranked, closest_sentence, k, dense)
     else:
         dense = index.embed_query(query)
         depth = max(candidates, MIN_PREFETCH)
-        points = client.query_points(
-            collection,
-            prefetch=[
-                models.Prefetch(query=dense, using=DENSE, limit=depth),
-                models.Prefetch(query=_sparse_query(index, query), using=SPARSE, limit=depth),
-            ],
-            query=models.FusionQuery(fusion=models.Fusion(fusion)),
-            limit=depth if index.has_sentences else candidates,
-        ).points
+        ranked = backend.rank_fused(collection, dense, _query_terms(index, query), depth, fusion)
         if index.has_sentences:
             closest_sentence = _closest_sentences(index, dense, depth)
-    ranked = {str(point.id): point.score for point in points}
-    if closest_sentence:
-        ranked = _fuse(list(ranked), list(closest_sentence))
+            ranked = _fuse(list(ranked), list(closest_sentence))
     return _top_sections(index, ranked, closest_sentence, k, dense)
 
 
@@ -116,35 +104,26 @@ def _standardized(
     focused = index.sparse.without_common_words(query, stats.common_terms if stats else frozenset())
     if focused != query:
         dense = unit_mean(dense, index.embed_query(focused))
-    sparse = _sparse_query(index, query)
-    dense_hits, sparse_hits = index.client.query_batch_points(
-        index.collection,
-        [
-            models.QueryRequest(query=dense, using=DENSE, limit=depth),
-            models.QueryRequest(query=sparse, using=SPARSE, limit=depth),
-        ],
-    )
+    terms = _query_terms(index, query)
+    by_dense = index.backend.dense(index.collection, dense, depth)
+    by_sparse = index.backend.sparse(index.collection, terms, depth)
     closest = _closest_sentences(index, dense, depth) if index.has_sentences else {}
     if stats is None:  # an empty collection
         return dense, {}, closest
-    by_dense = {str(point.id): point.score for point in dense_hits.points}
-    by_sparse = {str(point.id): point.score for point in sparse_hits.points}
-    return dense, fuse_standardized(dense, by_dense, by_sparse, closest, stats, sparse.indices), closest
+    return dense, fuse_standardized(dense, by_dense, by_sparse, closest, stats, terms), closest
 
 
 def _closest_sentences(index: BookIndex, dense: list[float], depth: int) -> dict[str, float]:
     """Chunk id → cosine of its closest sentence, best first, for the chunks of the closest sentences.
 
-    Grouping is done here rather than with Qdrant's group-by query, which embedded mode runs point by
-    point in Python (~100 ms at book scale); a chunk has a handful of sentences, so
+    Grouping is done here rather than in the store (Qdrant's embedded mode runs group-by queries
+    point by point in Python, ~100 ms at book scale); a chunk has a handful of sentences, so
     `SENTENCES_PER_CHUNK` times `depth` sentences cover about `depth` chunks.
     """
-    hits = index.client.query_points(
-        index.sentences, query=dense, limit=depth * SENTENCES_PER_CHUNK, with_payload=[CHUNK_KEY]
-    ).points
     closest: dict[str, float] = {}
-    for hit in hits:  # best first, so the first sentence seen of a chunk is its closest
-        closest.setdefault(str((hit.payload or {}).get(CHUNK_KEY)), hit.score)
+    # Best first, so the first sentence seen of a chunk is its closest.
+    for chunk, score in index.backend.closest_sentences(index.collection, dense, depth * SENTENCES_PER_CHUNK):
+        closest.setdefault(chunk, score)
     return dict(list(closest.items())[:depth])
 
 
@@ -166,20 +145,15 @@ def _top_sections(
 ) -> list[Passage]:
     """Passages of the first `k` distinct (page, section)s of `ranked`, each its best-ranked chunk.
 
-    Payloads are fetched a batch at a time. Ids not found (the sentences of a chunk an interrupted
+    Chunks are fetched a batch at a time. Ids not found (the sentences of a chunk an interrupted
     ingest deleted point at nothing) are skipped.
     """
     ids, kept, seen = list(ranked), list[Passage](), set[tuple[str, str]]()
     batch = k + k // 2
     for start in range(0, len(ids), batch):
-        records = index.client.retrieve(
-            index.collection,
-            ids[start : start + batch],
-            with_payload=True,
-            with_vectors=[DENSE] if query_vector else False,
-        )
-        by_id = {str(record.id): record for record in records}
-        for chunk_id in ids[start : start + batch]:
+        wanted = ids[start : start + batch]
+        by_id = index.backend.fetch(index.collection, wanted, with_vectors=query_vector is not None)
+        for chunk_id in wanted:
             if (record := by_id.get(chunk_id)) is None:
                 continue
             passage = _passage(record, ranked[chunk_id], query_vector, closest_sentence.get(chunk_id))
@@ -193,13 +167,13 @@ def _top_sections(
     return kept
 
 
-def _sparse_query(index: BookIndex, query: str) -> models.SparseVector:
-    vector = index.sparse.embed_query(query)
-    return models.SparseVector(indices=vector.indices, values=vector.values)
+def _query_terms(index: BookIndex, query: str) -> list[int]:
+    """The query's BM25 term ids (each weighs 1; the store multiplies in their IDF)."""
+    return list(index.sparse.embed_query(query).indices)
 
 
-def _cosine(a: list[float], b: Any) -> float | None:
-    if not isinstance(b, list) or not b:
+def _cosine(a: list[float], b: list[float] | None) -> float | None:
+    if not b:
         return None
     va, vb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
     norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
@@ -207,20 +181,18 @@ def _cosine(a: list[float], b: Any) -> float | None:
 
 
 def _passage(
-    point: models.Record,
+    record: ChunkRecord,
     score: float,
     query_vector: list[float] | None = None,
     sentence_similarity: float | None = None,
 ) -> Passage:
-    payload = point.payload or {}
-    meta: dict[str, Any] = payload.get("metadata") or {}
-    content: str = payload.get("page_content", "")
+    meta = record.metadata
     heading_path = meta.get("heading_path", "")
-    similarity = _cosine(query_vector, (point.vector or {}).get(DENSE)) if query_vector else None  # type: ignore[union-attr]
+    similarity = _cosine(query_vector, record.vector) if query_vector else None
     if sentence_similarity is not None:
         similarity = max(similarity or -1.0, sentence_similarity)
     return Passage(
-        chunk_id=str(meta.get("chunk_id", point.id)),
+        chunk_id=str(meta.get("chunk_id", record.id)),
         doc_path=meta.get("doc_path", ""),
         title=meta.get("title", ""),
         heading=meta.get("heading", ""),
@@ -229,8 +201,8 @@ def _passage(
         url=meta.get("url", ""),
         score=float(score),
         # The indexed text starts with the heading path (it helps both retrievers); show the body.
-        text=content.removeprefix(f"{heading_path}\n\n") if heading_path else content,
+        text=record.content.removeprefix(f"{heading_path}\n\n") if heading_path else record.content,
         order=int(meta.get("order", 0)),
         similarity=similarity,
-        point_id=str(point.id),
+        point_id=record.id,
     )

@@ -2,7 +2,8 @@
 
 Every setting is an environment variable (or a line in `.env`) with the same name in upper case;
 `.env.example` documents each one. Nothing needs to be set for a laptop run: the defaults give an
-embedded Postgres, an embedded Qdrant and the local embedding model, all under `TUTOR_HOME`.
+embedded Postgres, the book's vectors (`VECTOR_STORE`) and the local embedding model, all under
+`TUTOR_HOME`.
 """
 
 from __future__ import annotations
@@ -48,12 +49,21 @@ class Settings(BaseSettings):
         "(what a request gets while Postgres is down).",
     )
 
-    # --- Qdrant ------------------------------------------------------------------------------------
+    # --- vector store ------------------------------------------------------------------------------
+    vector_store: Literal["qdrant", "pgvector"] = Field(
+        default="pgvector",
+        description="Where the book's vectors live: pgvector (tables in the same Postgres: one service, "
+        "several `tutor serve` workers on embedded defaults) or qdrant (embedded local mode, one process; "
+        "or a server/cluster at QDRANT_URL, the path for large deployments).",
+    )
     qdrant_url: str | None = Field(
         default=None, description="Qdrant server or cluster URL. Unset: local mode under TUTOR_HOME/qdrant."
     )
     qdrant_api_key: str | None = None
-    qdrant_collection: str = Field(default="book", description="Qdrant collection holding the book's chunks.")
+    qdrant_collection: str = Field(
+        default="book",
+        description="The book's collection: Qdrant collection name, or pgvector table prefix (vec_book...).",
+    )
 
     # --- the book ----------------------------------------------------------------------------------
     book_path: Path = Field(default=Path("book/docs"), description="Docusaurus docs folder to index.")

@@ -26,7 +26,7 @@ from core.sentences import split_sentences
 DENSE, SPARSE = "dense", "sparse"  # named vectors of every book collection
 CHUNK_KEY = "chunk"  # payload field of a sentence point: the id of its chunk's point
 MIN_SENTENCE_WORDS = 3  # shorter fragments ("See below.") match anything a little
-_SENTENCE_IDS = uuid.UUID("6b1f3c2e-9d4a-5e8b-a7c1-2f0e4d6b8a93")  # fixed: ids must be reproducible
+SENTENCE_IDS = uuid.UUID("6b1f3c2e-9d4a-5e8b-a7c1-2f0e4d6b8a93")  # fixed: ids must be reproducible
 
 
 def sentence_collection(collection: str) -> str:
@@ -47,7 +47,7 @@ def chunk_sentences(text: str, metadata: dict[str, Any] | None = None) -> list[s
 
 def sentence_point_id(chunk: str, ordinal: int) -> str:
     """The point id of the `ordinal`-th sentence (`chunk_sentences` order) of the chunk point `chunk`."""
-    return str(uuid.uuid5(_SENTENCE_IDS, f"{chunk}#{ordinal}"))
+    return str(uuid.uuid5(SENTENCE_IDS, f"{chunk}#{ordinal}"))
 
 
 def create_sentence_collection(client: QdrantClient, collection: str, dimension: int) -> None:

@@ -92,7 +92,7 @@ async def sync_documents(
         if gone:
             stale = await records.alist_keys(group_ids=sorted(gone))
             if stale:
-                index.vector_store().delete(list[str | int](stale))
+                await index.vector_store().adelete(list(stale))
                 await records.adelete_keys(stale)
         after = await records.keys_by_group()
 

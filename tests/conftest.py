@@ -20,9 +20,12 @@ from psycopg.conninfo import make_conninfo
 
 from core.db import Database, embedded_postgres_url
 from core.embeddings.local import LocalMiniLMEmbeddings
-from core.index import BookIndex, open_qdrant, qdrant_location
+from core.index import BookIndex
 from core.providers import LOCAL_MODEL
 from core.settings import Settings
+from core.vector_backends import VectorBackend
+from core.vector_backends.pgvector import PgVectorBackend
+from core.vector_backends.qdrant import QdrantBackend
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -71,12 +74,22 @@ def embeddings(tmp_path_factory: pytest.TempPathFactory) -> LocalMiniLMEmbedding
     return LocalMiniLMEmbeddings(tmp_path_factory.mktemp("models"))
 
 
-async def open_index(settings: Settings, embeddings: LocalMiniLMEmbeddings, url: str) -> BookIndex:
+# (Postgres, vector backend) pairs the index tests run on. The external test Postgres has no pgvector
+# extension, so pgvector runs on the embedded server (which ships it).
+STORE_MODES = [("embedded", "qdrant"), ("external", "qdrant"), ("embedded", "pgvector")]
+STORE_IDS = ["embedded", "external", "embedded-pgvector"]
+
+
+async def open_index(
+    settings: Settings, embeddings: LocalMiniLMEmbeddings, url: str, backend: str = "qdrant"
+) -> BookIndex:
     db = await Database.open(settings, url=url)
+    vectors: VectorBackend = (
+        await PgVectorBackend.open(db) if backend == "pgvector" else QdrantBackend.open(settings)
+    )
     return BookIndex(
         db=db,
-        client=open_qdrant(settings),
-        location=qdrant_location(settings),
+        backend=vectors,
         collection=settings.qdrant_collection,
         embeddings=embeddings,
         embedding_model=LOCAL_MODEL,
@@ -84,36 +97,75 @@ async def open_index(settings: Settings, embeddings: LocalMiniLMEmbeddings, url:
 
 
 async def close_index(index: BookIndex) -> None:
-    index.client.close()
+    index.backend.close()
     await index.db.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=STORE_MODES, ids=STORE_IDS)
 async def index(
-    settings: Settings, embeddings: LocalMiniLMEmbeddings, pg_url: str
+    request: pytest.FixtureRequest, settings: Settings, embeddings: LocalMiniLMEmbeddings
 ) -> AsyncIterator[BookIndex]:
-    """An empty book index in this test's TUTOR_HOME, on each Postgres mode in turn."""
-    book_index = await open_index(settings, embeddings, pg_url)
+    """An empty book index in this test's TUTOR_HOME, on each (Postgres mode, vector backend) in turn.
+
+    With pgvector its tables live in the session's embedded database, so each test gets a
+    collection name of its own.
+    """
+    postgres, backend = request.param
+    url: str = request.getfixturevalue(f"{postgres}_pg_url")
+    if backend == "pgvector":
+        settings = settings.model_copy(update={"qdrant_collection": f"t{uuid.uuid4().hex[:12]}"})
+    book_index = await open_index(settings, embeddings, url, backend)
     yield book_index
     await close_index(book_index)
 
 
+@pytest.fixture
+def vector_store(index: BookIndex) -> str:
+    """The vector backend of the test's `index` (qdrant or pgvector)."""
+    return index.backend.kind
+
+
 @pytest.fixture(scope="session")
-async def book_index(
+async def book_qdrant(
     tmp_path_factory: pytest.TempPathFactory, embedded_pg_url: str, embeddings: LocalMiniLMEmbeddings
 ) -> AsyncIterator[BookIndex]:
-    """The bundled sample book, ingested once for the retrieval tests."""
-    async with ingested_book(tmp_path_factory.mktemp("book"), embeddings, embedded_pg_url) as book:
+    """The bundled sample book in Qdrant (local mode), ingested once per session."""
+    async with ingested_book(tmp_path_factory.mktemp("book"), embeddings, embedded_pg_url, "qdrant") as book:
         yield book
 
 
+@pytest.fixture(scope="session")
+async def book_pgvector(
+    tmp_path_factory: pytest.TempPathFactory, embedded_pg_url: str, embeddings: LocalMiniLMEmbeddings
+) -> AsyncIterator[BookIndex]:
+    """The bundled sample book in pgvector (embedded Postgres), ingested once per session."""
+    async with ingested_book(
+        tmp_path_factory.mktemp("book"), embeddings, embedded_pg_url, "pgvector"
+    ) as book:
+        yield book
+
+
+@pytest.fixture(scope="session", params=["qdrant", "pgvector"])
+def book_index(request: pytest.FixtureRequest) -> BookIndex:
+    """The ingested sample book on each vector backend in turn (the retrieval tests)."""
+    book: BookIndex = request.getfixturevalue(f"book_{request.param}")
+    return book
+
+
 @asynccontextmanager
-async def ingested_book(home: Path, embeddings: LocalMiniLMEmbeddings, url: str) -> AsyncIterator[BookIndex]:
-    """The bundled sample book indexed into stores under `home` (Postgres at `url`), closed after."""
+async def ingested_book(
+    home: Path, embeddings: LocalMiniLMEmbeddings, url: str, backend: str = "qdrant"
+) -> AsyncIterator[BookIndex]:
+    """The bundled sample book indexed into stores under `home` (Postgres at `url`), closed after.
+
+    With pgvector the book's tables are named after `home` (several such books share a database).
+    """
     from ingest.book import ingest_book
 
     settings = Settings(tutor_home=home / ".tutor", _env_file=None)  # type: ignore[call-arg]
-    book = await open_index(settings, embeddings, url)
+    if backend == "pgvector":
+        settings = settings.model_copy(update={"qdrant_collection": f"book_{home.name}"})
+    book = await open_index(settings, embeddings, url, backend)
     try:
         await ingest_book(book, BOOK, settings)
         await book.require()

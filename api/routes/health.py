@@ -1,9 +1,10 @@
-"""`GET /health`: is every dependency answering? 503 when Postgres or Qdrant is not."""
+"""`GET /health`: is every dependency answering? 503 when Postgres or the vector store is not."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +16,7 @@ from api.openapi import error_responses
 # 503 carries the health body itself (status "unavailable"), not the error shape.
 router = APIRouter(
     tags=["health"],
-    responses={**error_responses(), 503: {"description": "Postgres or Qdrant is not answering."}},
+    responses={**error_responses(), 503: {"description": "Postgres or the vector store is not answering."}},
 )
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 3.0  # seconds per dependency: a health check must answer even when one hangs
@@ -28,13 +29,8 @@ async def _database(context: Ctx) -> dict[str, Any]:
 
 async def _vector_store(context: Ctx) -> int:
     index = context.tutor.services.retriever.index
-
-    def points() -> int:  # a store that answers but has no collection yet is up, with 0 points
-        if not index.client.collection_exists(index.collection):
-            return 0
-        return int(index.client.count(index.collection, exact=True).count)
-
-    return await asyncio.to_thread(points)
+    # A store that answers but has no collection yet is up, with 0 points.
+    return await asyncio.to_thread(index.backend.count, index.collection)
 
 
 async def _check(name: str, probe: Any) -> tuple[bool, Any]:
@@ -47,16 +43,22 @@ async def _check(name: str, probe: Any) -> tuple[bool, Any]:
 
 @router.get("/health")
 async def health(request: Request, context: Ctx) -> JSONResponse:
-    """Whether Postgres, Qdrant and the models answer, and what the index holds (503 when down)."""
-    (db_ok, record), (qdrant_ok, points) = await asyncio.gather(
+    """Whether Postgres, the vector store and the models answer, and what the index holds (503 when down).
+
+    `vector_backend` names the store (qdrant or pgvector); `worker_pid` the process that answered
+    (with `tutor serve --workers N`, successive requests may reach different workers).
+    """
+    (db_ok, record), (vectors_ok, points) = await asyncio.gather(
         _check("database", _database(context)), _check("vector_store", _vector_store(context))
     )
     settings = context.settings
     body = {
-        "status": "ok" if db_ok and qdrant_ok else "unavailable",
+        "status": "ok" if db_ok and vectors_ok else "unavailable",
         "version": request.app.version,
         "database": "ok" if db_ok else "unavailable",
-        "vector_store": "ok" if qdrant_ok else "unavailable",
+        "vector_store": "ok" if vectors_ok else "unavailable",
+        "vector_backend": context.tutor.services.retriever.index.backend.kind,
+        "worker_pid": os.getpid(),
         "chat_model": settings.chat_model or "extractive",
         "embeddings": context.tutor.services.retriever.index.embedding_model,
         "index": {
@@ -65,4 +67,4 @@ async def health(request: Request, context: Ctx) -> JSONResponse:
             "version": record["version"] if record else None,
         },
     }
-    return JSONResponse(body, status_code=200 if db_ok and qdrant_ok else 503)
+    return JSONResponse(body, status_code=200 if db_ok and vectors_ok else 503)

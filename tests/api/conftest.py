@@ -1,4 +1,4 @@
-"""The API over real components: the ingested sample book (once per Postgres mode), the real graph
+"""The API over real components: the ingested sample book (once per store pair, `API_STORES`), the real graph
 and checkpointer, a live uvicorn on 127.0.0.1 in the test's event loop, real HTTP clients.
 
 `make_api(chat_model=..., **settings)` starts one server; `api.token("alice")` mints a bearer
@@ -40,15 +40,22 @@ from tests.conftest import ROOT, ingested_book
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 
 
-@pytest.fixture(scope="session", params=["embedded", "external"])
+# The API suite runs twice: on the embedded Postgres with the book in pgvector (the single-database
+# default), and on the external Postgres with the book in Qdrant (local mode). Together they cover
+# both Postgres modes and both vector backends without a third full run.
+API_STORES = [("embedded", "pgvector"), ("external", "qdrant")]
+
+
+@pytest.fixture(scope="session", params=API_STORES, ids=["embedded-pgvector", "external-qdrant"])
 async def api_index(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     embeddings: LocalMiniLMEmbeddings,
 ) -> AsyncIterator[BookIndex]:
-    """The sample book ingested once per Postgres mode (each with its own Qdrant folder)."""
-    url: str = request.getfixturevalue(f"{request.param}_pg_url")
-    async with ingested_book(tmp_path_factory.mktemp("api"), embeddings, url) as index:
+    """The sample book ingested once per (Postgres mode, vector backend) of `API_STORES`."""
+    postgres, backend = request.param
+    url: str = request.getfixturevalue(f"{postgres}_pg_url")
+    async with ingested_book(tmp_path_factory.mktemp("api"), embeddings, url, backend) as index:
         yield index
 
 

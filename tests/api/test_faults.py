@@ -22,12 +22,16 @@ import psycopg
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg_pool import ConnectionPool
 from qdrant_client import QdrantClient
 
 from core.embeddings.local import LocalMiniLMEmbeddings
 from core.index import BookIndex
 from core.providers import make_chat_model as chat_model_from_settings
 from core.settings import Settings
+from core.vector_backends import VectorBackend
+from core.vector_backends.pgvector import PgVectorBackend
+from core.vector_backends.qdrant import QdrantBackend
 from ingest.book import ingest_book
 from tests.api.conftest import SECRET, Api, Servers
 from tests.api.faults import StoppablePostgres, TutorProcess, free_port
@@ -123,7 +127,7 @@ async def test_a_hanging_model_is_cut_off_by_llm_timeout(
     fake_openai.problems.clear()  # the fake notes the client hanging up on the hung replies
 
 
-# --- Qdrant ------------------------------------------------------------------------------------------
+# --- the vector store --------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -140,11 +144,22 @@ async def serve_index(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[A
     await servers.stop()
 
 
-async def test_qdrant_unavailable_is_a_clean_503_and_selection_still_works(
+def unreachable_backend(index: BookIndex) -> VectorBackend:
+    """The index's kind of vector store, pointed at a port where nothing listens."""
+    if index.backend.kind == "qdrant":
+        return QdrantBackend(QdrantClient(url=f"http://127.0.0.1:{free_port()}", timeout=2), "broken")
+    reads: ConnectionPool[Any] = ConnectionPool(
+        f"postgresql://postgres@127.0.0.1:{free_port()}/none", timeout=2, open=False
+    )
+    reads.open(wait=False)
+    return PgVectorBackend(index.db, reads, "public")
+
+
+async def test_vector_store_unavailable_is_a_clean_503_and_selection_still_works(
     api_index: BookIndex, serve_index: Any
 ) -> None:
     broken = copy.copy(api_index)
-    broken.client = QdrantClient(url=f"http://127.0.0.1:{free_port()}", timeout=2)  # nothing listens
+    broken.backend = unreachable_backend(api_index)
     api = await serve_index(broken)
     client = api.client()
     response = await client.post("/chat", json=QUESTION)
@@ -156,7 +171,7 @@ async def test_qdrant_unavailable_is_a_clean_503_and_selection_still_works(
     selection = {"message": "What does this mean?", "selected_text": "A node is a process that computes."}
     response = await client.post("/chat", json=selection)
     assert response.status_code == 200 and response.json()["route"] == "selection"
-    broken.client.close()
+    broken.backend.close()
 
 
 # --- prompt injection (the deterministic part) -------------------------------------------------------

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,7 @@ def test_tutor_serve_on_the_standalone_fake_gemini(
             **os.environ,
             "TUTOR_HOME": str(tmp_path / ".tutor"),
             "DATABASE_URL": embedded_pg_url,
+            "QDRANT_COLLECTION": f"book_{uuid.uuid4().hex[:10]}",  # the session's Postgres is shared
             "MODELS_DIR": str(embeddings.onnx_path.parent),
             "BOOK_PATH": str(book.parent),
             "CHAT_MODEL": "google_genai:gemini-2.5-flash",

@@ -1,8 +1,9 @@
-"""GET /health answers 503 while Postgres or Qdrant is down, and 200 again once it is back."""
+"""GET /health answers 503 while Postgres or the vector store is down, and 200 again once it is back."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,16 +20,17 @@ from tests.api.conftest import SECRET, Api, make_context, serve
 from tests.conftest import close_index, open_index
 
 
-@pytest.fixture
+@pytest.fixture(params=["qdrant", "pgvector"])
 async def own_stores(
-    embedded_pg_url: str, embeddings: LocalMiniLMEmbeddings, tmp_path: Path
+    request: pytest.FixtureRequest, embedded_pg_url: str, embeddings: LocalMiniLMEmbeddings, tmp_path: Path
 ) -> AsyncIterator[tuple[BookIndex, str, Settings]]:
-    """A database and a Qdrant folder of this test's own, so they can be taken down."""
+    """A database and a vector store (Qdrant folder or pgvector tables) of this test's own."""
     name = f"health_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(embedded_pg_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     settings = Settings(_env_file=None, tutor_home=tmp_path / ".tutor", jwt_secret=SECRET)  # type: ignore[call-arg]
-    index = await open_index(settings, embeddings, make_conninfo(embedded_pg_url, dbname=name))
+    url = make_conninfo(embedded_pg_url, dbname=name)
+    index = await open_index(settings, embeddings, url, request.param)
     yield index, name, settings
     await close_index(index)
     with psycopg.connect(embedded_pg_url, autocommit=True) as conn:
@@ -50,7 +52,9 @@ async def test_health_follows_postgres(own_stores: Any, embedded_pg_url: str) ->
             conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         status, body = await _health(api)
-        assert status == 503 and body["database"] == "unavailable" and body["vector_store"] == "ok"
+        assert status == 503 and body["database"] == "unavailable"
+        # pgvector's vectors are in that database: down with it; Qdrant's are not.
+        assert body["vector_store"] == ("ok" if index.backend.kind == "qdrant" else "unavailable")
         assert body["status"] == "unavailable"
         with psycopg.connect(embedded_pg_url, autocommit=True) as conn:
             conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
@@ -64,14 +68,15 @@ async def test_health_follows_postgres(own_stores: Any, embedded_pg_url: str) ->
         await task
 
 
-async def test_health_follows_qdrant(own_stores: Any) -> None:
+async def test_health_follows_the_vector_store(own_stores: Any) -> None:
     index, _, settings = own_stores
     server, task, url = await serve_app(index, settings)
     api = Api(url, None, server)  # type: ignore[arg-type]
     try:
         status, body = await _health(api)
         assert status == 200 and body["index"]["chunks"] == 0  # nothing ingested: up, but empty
-        index.client.close()  # the vector store goes away
+        assert body["vector_backend"] == index.backend.kind and body["worker_pid"] == os.getpid()
+        index.backend.close()  # the vector store goes away (Qdrant client, or pgvector's read pool)
         status, body = await _health(api)
         assert status == 503 and body["vector_store"] == "unavailable" and body["database"] == "ok"
     finally:

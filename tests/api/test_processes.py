@@ -42,6 +42,8 @@ def servers(pg_url: str, tmp_path: Path, embeddings: LocalMiniLMEmbeddings) -> I
             **os.environ,
             "TUTOR_HOME": str(tmp_path / name),
             "DATABASE_URL": pg_url,
+            # Each its own local folder (the external test Postgres has no pgvector).
+            "VECTOR_STORE": "qdrant",
             "MODELS_DIR": str(embeddings.onnx_path.parent),  # built once per session
             "BOOK_PATH": str(book),
             "JWT_SECRET": SECRET,

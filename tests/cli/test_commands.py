@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,9 @@ def env(tmp_path: Path, embedded_pg_url: str, embeddings, monkeypatch: pytest.Mo
         "TUTOR_HOME": str(tmp_path / ".tutor"),
         "DATABASE_URL": embedded_pg_url,
         "MODELS_DIR": str(embeddings.onnx_path.parent),
+        # The session's Postgres is shared: with pgvector (the default) the book's tables are the
+        # collection's, so each test names its own.
+        "QDRANT_COLLECTION": f"book_{uuid.uuid4().hex[:10]}",
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)

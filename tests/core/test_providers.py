@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from core.db import Database
-from core.index import BookIndex, IndexMismatch, open_qdrant, qdrant_location
+from core.index import BookIndex, IndexMismatch
 from core.providers import embedding_dimension, make_chat_model, make_embeddings
 from core.retrieval import search
 from core.settings import Settings
+from core.vector_backends.qdrant import QdrantBackend
 from ingest.book import ingest_book
 from tests.fakes import Error, Text
 from tests.ingest.test_indexer import write_book
@@ -45,12 +46,11 @@ async def test_hosted_embeddings_index_search_and_a_model_switch_is_refused(
     assert name == hosted.embeddings and embedding_dimension(embeddings) == 64
     fake.script_embeddings(Error(503, "busy"))  # the first batch of the ingest fails once: retried
     db = await Database.open(hosted, url=embedded_pg_url)
-    client = open_qdrant(hosted)
+    backend = QdrantBackend.open(hosted)
     try:
         index = BookIndex(
             db=db,
-            client=client,
-            location=qdrant_location(hosted),
+            backend=backend,
             collection="book",
             embeddings=embeddings,
             embedding_model=name,
@@ -62,8 +62,7 @@ async def test_hosted_embeddings_index_search_and_a_model_switch_is_refused(
         assert passages and passages[0].title == "Beta"
         local = BookIndex(
             db=db,
-            client=client,
-            location=qdrant_location(hosted),
+            backend=backend,
             collection="book",
             embeddings=embeddings,
             embedding_model="sentence-transformers/all-MiniLM-L6-v2",
@@ -71,7 +70,7 @@ async def test_hosted_embeddings_index_search_and_a_model_switch_is_refused(
         with pytest.raises(IndexMismatch, match="re-ingest with `tutor ingest PATH --recreate`"):
             await local.require()
     finally:
-        client.close()
+        backend.close()
         await db.close()
 
 

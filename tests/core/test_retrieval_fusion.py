@@ -8,6 +8,7 @@ from qdrant_client import QdrantClient, models
 
 from core.fusion import COMMON_TERM_SHARE, collection_stats, fuse_standardized, unit_mean
 from core.sparse import BM25SparseEmbeddings
+from core.vector_backends.qdrant import QdrantBackend
 from core.vectors import DENSE, SPARSE
 
 TEXTS = [
@@ -45,7 +46,7 @@ def collection() -> tuple[QdrantClient, np.ndarray]:
 
 def test_a_querys_cosine_distribution_comes_from_the_vectors_mean_and_covariance(collection) -> None:  # type: ignore[no-untyped-def]
     client, unit_vectors = collection
-    stats = collection_stats(client, "c", None)
+    stats = collection_stats(QdrantBackend(client, "memory"), "c", False)
     assert stats is not None and stats.chunks.count == stats.size == len(TEXTS) and stats.sentences is None
     query = np.array([0.3, -1.0, 0.5])
     query /= np.linalg.norm(query)
@@ -56,7 +57,7 @@ def test_a_querys_cosine_distribution_comes_from_the_vectors_mean_and_covariance
 
 def test_common_terms_are_those_in_more_than_half_of_the_chunks(collection) -> None:  # type: ignore[no-untyped-def]
     client, _ = collection
-    stats = collection_stats(client, "c", None)
+    stats = collection_stats(QdrantBackend(client, "memory"), "c", False)
     assert stats is not None and COMMON_TERM_SHARE == 0.5
     encoder = BM25SparseEmbeddings()
     assert (
@@ -72,12 +73,12 @@ def test_an_empty_collection_has_no_statistics() -> None:
     client.create_collection(
         "e", vectors_config={DENSE: models.VectorParams(size=3, distance=models.Distance.COSINE)}
     )
-    assert collection_stats(client, "e", None) is None
+    assert collection_stats(QdrantBackend(client, "memory"), "e", False) is None
 
 
 def test_a_decisive_keyword_match_outweighs_a_marginal_dense_lead(collection) -> None:  # type: ignore[no-untyped-def]
     client, unit_vectors = collection
-    stats = collection_stats(client, "c", None)
+    stats = collection_stats(QdrantBackend(client, "memory"), "c", False)
     assert stats is not None
     query = unit_vectors[0] + unit_vectors[1]  # equally close to points 0 and 1
     dense = {"0": float(unit_vectors[0] @ query) + 0.01, "1": float(unit_vectors[1] @ query)}

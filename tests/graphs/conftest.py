@@ -24,6 +24,12 @@ Tutor = tuple[Any, TutorServices]
 
 
 @pytest.fixture
+def book_index(book_pgvector: BookIndex) -> BookIndex:
+    """The graph tests run on the default backend only (retrieval itself is tested on both)."""
+    return book_pgvector
+
+
+@pytest.fixture
 def make_tutor(book_index: BookIndex, tmp_path: Path) -> Callable[..., Awaitable[Tutor]]:
     async def make(chat_model: BaseChatModel | None = None, **settings: Any) -> Tutor:
         config = Settings(_env_file=None, tutor_home=tmp_path / ".tutor", **settings)  # type: ignore[call-arg]

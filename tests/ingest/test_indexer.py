@@ -1,21 +1,28 @@
-"""Incremental, idempotent indexing against real Postgres (both modes) and real Qdrant local mode."""
+"""Incremental, idempotent indexing against real Postgres (both modes) on both vector backends.
+
+Qdrant in local mode, and pgvector tables in the embedded Postgres (`index` runs each test on every
+(Postgres, backend) pair of `tests.conftest.STORE_MODES`).
+"""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from qdrant_client import models
 
+from core.db import Database
 from core.embeddings.local import LocalMiniLMEmbeddings
 from core.index import BookIndex, IndexMismatch, VectorStoreLocked, open_qdrant
 from core.retrieval import search
 from core.settings import Settings
+from core.vector_backends.pgvector import PgVectorBackend, VectorExtensionMissing
+from core.vector_backends.pgvector_store import collection_tables as pgvector_tables
 from core.vectors import CHUNK_KEY, chunk_sentences
 from ingest.book import ingest_book
 from ingest.record_manager import PostgresRecordManager
-from tests.conftest import close_index, open_index
 
 PAGE = """---
 title: {title}
@@ -43,23 +50,35 @@ def write_book(root: Path) -> Path:
 
 
 async def qdrant_count(index: BookIndex) -> int:
-    return index.client.count(index.collection, exact=True).count
+    """Chunks the vector store holds (either backend)."""
+    return index.backend.count(index.collection)
 
 
-def assert_sentences_match_chunks(index: BookIndex) -> int:
-    """Every chunk has exactly one sentence point per prose sentence, and no sentence is left over."""
-    chunks, _ = index.client.scroll(index.collection, limit=1000, with_payload=True)
-    expected: dict[str, int] = {
-        str(c.id): len(chunk_sentences(c.payload["page_content"], c.payload["metadata"]))  # type: ignore[index]
-        for c in chunks
+async def assert_sentences_match_chunks(index: BookIndex) -> int:
+    """Every chunk has one stored sentence vector per prose sentence (ordinals 0..n-1), none left over."""
+    groups = await PostgresRecordManager(index.db.pool, index.namespace).keys_by_group()
+    keys = [key for group in groups.values() for key in group]
+    chunks = index.backend.fetch(index.collection, keys, with_vectors=False)
+    assert len(chunks) == len(keys)
+    expected = {chunk.id: len(chunk_sentences(chunk.content, chunk.metadata)) for chunk in chunks.values()}
+    stored = index.stored_sentence_vectors(keys)
+    assert {chunk: sorted(by_ordinal) for chunk, by_ordinal in stored.items()} == {
+        chunk: list(range(n)) for chunk, n in expected.items() if n
     }
-    sentences, _ = index.client.scroll(index.sentences, limit=10_000, with_payload=True)
-    found: dict[str, int] = {}
-    for sentence in sentences:
-        owner = str((sentence.payload or {})[CHUNK_KEY])
-        found[owner] = found.get(owner, 0) + 1
-    assert found == {chunk: n for chunk, n in expected.items() if n}
-    return len(sentences)
+    total = sum(len(batch) for batch in index.backend.sentence_sample(index.collection, 1_000_000))
+    assert total == sum(expected.values())  # no sentence of a deleted or edited chunk remains
+    return total
+
+
+def drop_vectors(index: BookIndex, *, sentences_only: bool = False) -> None:
+    """Wipe the collection's vectors (or only its sentence vectors) behind the index's back."""
+    if index.backend.kind == "qdrant":
+        client = index.backend.client  # type: ignore[attr-defined]
+        client.delete_collection(index.sentences if sentences_only else index.collection)
+        return
+    chunks, _, sentences = pgvector_tables(index.collection)
+    with psycopg.connect(index.db.url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {sentences}" if sentences_only else f"DROP TABLE {chunks} CASCADE")
 
 
 async def test_reingest_edit_delete_recreate(index: BookIndex, settings: Settings, tmp_path: Path) -> None:
@@ -70,7 +89,7 @@ async def test_reingest_edit_delete_recreate(index: BookIndex, settings: Setting
     assert (first.pages, first.added, first.skipped, first.deleted) == (3, 3, 0, 0)
     assert first.chunks == first.embedded == 9  # intro + 2 sections per page
     assert await qdrant_count(index) == 9
-    sentence_count = assert_sentences_match_chunks(index)
+    sentence_count = await assert_sentences_match_chunks(index)
     assert sentence_count >= 9  # every chunk of this book has prose
     # Chunks and their sentences went through the model, nothing else.
     assert index.embeddings.texts_embedded == embedded_before + 9 + sentence_count  # type: ignore[attr-defined]
@@ -92,7 +111,7 @@ async def test_reingest_edit_delete_recreate(index: BookIndex, settings: Setting
     sentences = chunk_sentences(edited_chunk.text)
     assert index.embeddings.texts_embedded == counted + 1 + len(sentences)  # type: ignore[attr-defined]
     assert await qdrant_count(index) == 9
-    assert assert_sentences_match_chunks(index) == sentence_count  # old sentences replaced, not added
+    assert await assert_sentences_match_chunks(index) == sentence_count  # old sentences replaced, not added
     hits = search(index, "servo motors example numbers", k=9, mode="sparse")
     on_beta = [p for p in hits if p.title == "Beta"]
     assert any("4, 5 and 6" in p.text for p in on_beta)
@@ -104,13 +123,13 @@ async def test_reingest_edit_delete_recreate(index: BookIndex, settings: Setting
     assert (deleted.deleted, deleted.skipped, deleted.chunks, deleted.embedded) == (1, 2, 6, 0)
     assert await qdrant_count(index) == 6
     assert not [p for p in search(index, "lidar scanners", k=6, mode="sparse") if p.title == "Gamma"]
-    assert assert_sentences_match_chunks(index) < sentence_count
+    assert await assert_sentences_match_chunks(index) < sentence_count
 
     # --recreate rebuilds everything.
     rebuilt = await ingest_book(index, docs, settings, recreate=True)
     assert (rebuilt.added, rebuilt.embedded, rebuilt.chunks) == (2, 6, 6)
     assert await qdrant_count(index) == 6
-    assert_sentences_match_chunks(index)
+    await assert_sentences_match_chunks(index)
     assert index.embeddings.texts_embedded > embedded_before  # type: ignore[attr-defined]
 
 
@@ -132,7 +151,7 @@ async def test_lost_vectors_are_rebuilt_not_trusted(
 ) -> None:
     docs = write_book(tmp_path)
     await ingest_book(index, docs, settings)
-    index.client.delete_collection(index.collection)  # e.g. a wiped Qdrant folder; records remain
+    drop_vectors(index)  # e.g. a wiped Qdrant folder or dropped table; records remain
     summary = await ingest_book(index, docs, settings)
     assert summary.embedded == 9 and await qdrant_count(index) == 9
 
@@ -154,7 +173,7 @@ async def test_collection_without_sentence_vectors_searches_and_asks_for_recreat
 ) -> None:
     docs = write_book(tmp_path)
     await ingest_book(index, docs, settings)
-    index.client.delete_collection(index.sentences)  # what an older version built: chunks only
+    drop_vectors(index, sentences_only=True)  # what an older version built: chunks only
     index.info = None
     await index.require()  # still searchable, on the chunk legs
     assert not index.has_sentences
@@ -164,31 +183,42 @@ async def test_collection_without_sentence_vectors_searches_and_asks_for_recreat
         await ingest_book(index, docs, settings)
     rebuilt = await ingest_book(index, docs, settings, recreate=True)
     assert rebuilt.embedded == 9 and index.has_sentences
-    assert_sentences_match_chunks(index)
+    await assert_sentences_match_chunks(index)
 
 
 async def test_sentence_vectors_can_be_left_out(
-    settings: Settings, embeddings: LocalMiniLMEmbeddings, pg_url: str, tmp_path: Path
+    index: BookIndex, settings: Settings, embeddings: LocalMiniLMEmbeddings, tmp_path: Path
 ) -> None:
-    plain = (await open_index(settings, embeddings, pg_url)).sibling("plain", sentence_vectors=False)
-    try:
-        before = embeddings.texts_embedded
-        summary = await ingest_book(plain, write_book(tmp_path), settings)
-        assert summary.embedded == 9 and embeddings.texts_embedded == before + 9  # chunks only
-        assert not plain.client.collection_exists(plain.sentences)
-        passages = search(plain, "What do servo motors do?", k=3, mode="hybrid")
-        assert passages[0].title == "Beta"
-    finally:
-        await close_index(plain)
+    plain = index.sibling(f"{index.collection}_plain", sentence_vectors=False)
+    before = embeddings.texts_embedded
+    summary = await ingest_book(plain, write_book(tmp_path), settings)
+    assert summary.embedded == 9 and embeddings.texts_embedded == before + 9  # chunks only
+    assert not plain.backend.has_sentences(plain.collection)
+    passages = search(plain, "What do servo motors do?", k=3, mode="hybrid")
+    assert passages[0].title == "Beta"
 
 
 async def test_sentences_of_a_vanished_chunk_are_ignored(
     index: BookIndex, settings: Settings, tmp_path: Path
 ) -> None:
-    """An ingest interrupted between deleting a chunk and its sentences leaves orphans behind."""
+    """An ingest interrupted between deleting a chunk and its sentences leaves orphans behind (Qdrant).
+
+    pgvector cannot have them: a sentence row references its chunk (ON DELETE CASCADE).
+    """
     await ingest_book(index, write_book(tmp_path), settings)
     query = "an orphan sentence that matches this question exactly"
-    index.client.upsert(
+    if index.backend.kind == "pgvector":
+        sentences = pgvector_tables(index.collection)[2]
+        with (
+            psycopg.connect(index.db.url, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.ForeignKeyViolation),
+        ):
+            conn.execute(
+                f"INSERT INTO {sentences} VALUES (%s, 0, %s::vector)",
+                (str(uuid.uuid4()), str(index.embeddings.embed_query(query))),
+            )
+        return
+    index.backend.client.upsert(  # type: ignore[attr-defined]
         index.sentences,
         points=[
             models.PointStruct(
@@ -215,3 +245,16 @@ def test_embedded_qdrant_held_by_another_client_is_a_clear_error(settings: Setti
             open_qdrant(settings)
     finally:
         first.close()
+
+
+async def test_pgvector_on_a_postgres_without_the_extension_names_the_fix(
+    settings: Settings, external_pg_url: str
+) -> None:
+    """The external test Postgres has no pgvector: VECTOR_STORE=pgvector says what to do."""
+    db = await Database.open(settings, url=external_pg_url)
+    try:
+        with pytest.raises(VectorExtensionMissing, match=r"pgvector.*VECTOR_STORE=qdrant") as error:
+            await PgVectorBackend.open(db)
+        assert "DATABASE_URL" in str(error.value)
+    finally:
+        await db.close()
