@@ -35,7 +35,10 @@ def answer_with(reply: Reply) -> Any:
 
 
 async def test_stream_has_tokens_sources_and_a_cited_answer(make_api: Any, fake_gemini: Any) -> None:
-    fake_gemini.responder = tutor_responder(answer="Topics carry streams of messages [1] between nodes [2].")
+    # Paced as a real model sends them: tokens arriving in one burst may go out as one event.
+    fake_gemini.responder = tutor_responder(
+        answer="Topics carry streams of messages [1] between nodes [2].", answer_token_delay=0.02
+    )
     api = await make_api(make_gemini_chat_model(fake_gemini))
     response, events = await collect(api.client(), "/chat/stream", json=QUESTION)
     names = [event.name for event in events]

@@ -65,6 +65,7 @@ def tutor_responder(
     selection_answer: str = "From the selection: yes.",
     selection_supported: bool = True,
     rewrite: str | None = None,
+    answer_token_delay: float = 0.0,
 ) -> Callable[[CapturedRequest], Reply | None]:
     """Scripted replies for each of the tutor's model calls, told apart by their system prompts."""
 
@@ -75,7 +76,7 @@ def tutor_responder(
         if "standalone search query" in system:
             return Json(condense or {"query": request.last_user_text, "language": "en"})
         if "patient tutor for a textbook" in system:
-            return Text(answer)
+            return Text(answer, token_delay=answer_token_delay)
         if "highlighted a passage" in system:  # a structured reply: does the selection answer?
             return Json({"supported": selection_supported, "answer": selection_answer})
         if "short title" in system:
