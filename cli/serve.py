@@ -11,6 +11,7 @@ from rich.console import Console
 from core.settings import get_settings
 
 out = Console(stderr=True)
+KEEP_ALIVE_SECONDS = 65
 WORKER_HEALTHCHECK_SECONDS = 60
 
 
@@ -66,6 +67,10 @@ def serve(
         # answer within this many seconds. A starting worker (imports, model, book check) on a busy
         # 2-core machine missed the default 5 s and was killed over and over.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        # uvicorn closes an idle keep-alive connection after 5 s: a client reusing it just then (a
+        # reader asking again after a short Retry-After) got a dropped request (8 `ReadError`s in the
+        # 200-reader soak). Longer than a load balancer's usual idle timeout (60 s), as they advise.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         description="Postgres URL (any Postgres >= 14, e.g. Neon). Unset: embedded server under TUTOR_HOME.",
     )
     db_pool_min_size: int = Field(default=1, ge=0)
-    db_pool_max_size: int = Field(default=10, ge=1)
+    db_pool_max_size: int = Field(default=20, ge=1)
     db_pool_timeout: float = Field(
         default=3.0,
         gt=0,
