@@ -11,6 +11,7 @@ thread behind (`Turn.discard_if_empty`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -29,7 +30,7 @@ from api.admission import Place, admission_of
 from api.deps import AppContext
 from api.errors import REFUSAL_STATUS, ApiError, dependency_unavailable, model_failure
 from api.limits import TurnSlot, admit_turn, client_address
-from api.streaming import STREAM_MODES, TaskStream, TokenSelector
+from api.streaming import STREAM_MODES, TaskStream, TokenPacer, TokenSelector
 from api.thread_access import ThreadLease, check_thread_id, claim_thread, discard_unused_thread, new_thread_id
 from core.stores import profiles
 from graphs import rewrite_policy as policy
@@ -181,24 +182,31 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
     given back.
     """
     output: dict[str, Any] = {}
-    tokens = TokenSelector()
-    pending = ""  # token text not sent yet: what piled up while the loop was busy goes out as one event
+    tokens, pacer = TokenSelector(), TokenPacer(turn.context.settings.token_event_interval)
+    clock = asyncio.get_running_loop().time
     try:
-        async for mode, chunk in run.items():
-            if mode in ("messages", "custom"):  # a model's tokens, or a whole answer's sentences
-                pending += tokens.text(mode, chunk)
-                if pending and run.queue.empty():
-                    yield _event("token", {"delta": pending})
-                    pending = ""
+        async for item in run.items():
+            if item is None:  # woken up: held text is due
+                if delta := pacer.take(clock()):
+                    yield _event("token", {"delta": delta})
                 continue
-            if pending:
-                yield _event("token", {"delta": pending})
-                pending = ""
+            mode, chunk = item
+            if mode in ("messages", "custom"):  # a model's tokens, or a whole answer's sentences
+                text = tokens.text(mode, chunk)
+                if not run.queue.empty():  # more is waiting: it goes out in the same event
+                    pacer.held += text
+                elif delta := pacer.add(text, clock()):
+                    yield _event("token", {"delta": delta})
+                elif pacer.held:
+                    run.wake_at(pacer.due_at)
+                continue
+            if delta := pacer.take(clock()):
+                yield _event("token", {"delta": delta})
             for node, update in chunk.items():
                 for event in _node_events(node, update or {}, output, tokens, turn):
                     yield event
-        if pending:
-            yield _event("token", {"delta": pending})
+        if delta := pacer.take(clock()):
+            yield _event("token", {"delta": delta})
         output["thread_id"] = turn.thread_id
         if error := output.get("error"):
             yield _event("error", {"code": error["code"], "message": error["message"]})

@@ -186,6 +186,14 @@ class Settings(BaseSettings):
         description="Longest a turn waits for a place, then 503 server_busy with Retry-After (below "
         "the usual 30 s client timeout, so a reader hears why).",
     )
+    token_event_interval: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Seconds between `token` events of a streamed answer: the first goes out at once, "
+        "text arriving sooner after an event is joined into the next (each event is a write to the "
+        "reader's socket). 0: one event per model token.",
+    )
     personalize_daily_quota: int = Field(default=50, ge=0, description="Personalize calls per user per day.")
     translate_daily_quota: int = Field(default=100, ge=0, description="Translate calls per user per day.")
     anonymous_turn_limit: int = Field(

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -33,6 +34,18 @@ class TutorServices:
     chat_model: BaseChatModel | None  # None: extractive mode
     glossary: tuple[str, ...] = ()
     checkpointer: Any = field(default=None, repr=False)  # set by build_graph; pruned after each turn
+
+    @cached_property
+    def quiet_model(self) -> BaseChatModel | None:
+        """The chat model for calls whose tokens no reader sees, asked for the whole reply at once.
+
+        The same model and client, for the classifier, the query rewrite, the selection judgement,
+        titles and summaries. Under LangGraph's `messages` stream a chat model otherwise streams
+        every call, and relaying a token costs CPU (bench/api_stream.py) for text nobody is shown.
+        """
+        if self.chat_model is None:
+            return None
+        return self.chat_model.model_copy(update={"disable_streaming": True})
 
     @property
     def namespace(self) -> str:

@@ -31,7 +31,7 @@ async def condense_query(
 ) -> dict[str, Any]:
     """Rewrite a follow-up into a standalone English query (no model call when nothing to resolve)."""
     result = await condense(
-        services.chat_model, state["message"], state.get("messages", []), state.get("summary", ""), config
+        services.quiet_model, state["message"], state.get("messages", []), state.get("summary", ""), config
     )
     return {"query": result.query, "language": result.language}
 

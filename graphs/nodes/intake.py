@@ -39,7 +39,7 @@ async def intake(state: TutorState, config: RunnableConfig, *, services: TutorSe
     elif turn.selected_text:
         route = "selection"
     else:
-        route = await classify(services.chat_model, turn.message, config)
+        route = await classify(services.quiet_model, turn.message, config)
     # Reset this turn's outputs: the state still holds the previous turn's.
     return {**fresh_output(), "route": route, "thread_id": context.thread_id, "passages": []}
 

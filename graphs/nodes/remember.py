@@ -39,7 +39,7 @@ async def remember(state: TutorState, config: RunnableConfig, *, services: Tutor
     dropped = history[:overflow]
     if dropped:
         update["summary"] = await update_summary(
-            services.chat_model, state.get("summary", ""), dropped, config
+            services.quiet_model, state.get("summary", ""), dropped, config
         )
     update["messages"] = [RemoveMessage(id=m.id) for m in dropped if m.id] + [human, ai]
 
@@ -47,7 +47,7 @@ async def remember(state: TutorState, config: RunnableConfig, *, services: Tutor
     update["turns"] = turns
     title = state.get("title")
     if turns == 1 or not title:
-        title = await make_title(services.chat_model, state["message"], state.get("answer", ""), config)
+        title = await make_title(services.quiet_model, state["message"], state.get("answer", ""), config)
     update["title"] = title
 
     await threads.append_turn(

@@ -54,12 +54,12 @@ async def answer_selection(
     kept = {"verified_selection": found is not None, "pinned_selection": selection, "language": language}
 
     text, quote = "", ""  # empty text: the selection does not support the question
-    if services.chat_model is None:
+    if services.quiet_model is None:
         reading = await asyncio.to_thread(read_selection, message, selection, services.embeddings)
         if reading.support >= services.settings.selection_support_floor:
             text, quote = " ".join(reading.sentences), reading.quote
     else:
-        reply = await selection_answer(services.chat_model, message, selection, config)
+        reply = await selection_answer(services.quiet_model, message, selection, config)
         if reply is not None and reply.supported and reply.answer.strip():
             text = reply.answer.strip()
             quote = best_quote(selection, text)

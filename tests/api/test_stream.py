@@ -4,13 +4,14 @@ routes that need a chat model, rewrites with protected spans."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
 from tests.api.sse import collect, read_events
 from tests.fakes import Error, Text
 from tests.fakes.fixtures import make_chat_model
-from tests.graphs.conftest import tutor_responder
+from tests.graphs.conftest import requests_like, tutor_responder
 
 QUESTION = {"message": "What does a ROS 2 topic do?", "mode": "ask"}
 
@@ -145,3 +146,42 @@ async def test_structured_selection_replies_stream_as_tokens(make_api: Any, fake
         streamed = "".join(event.data["delta"] for event in events if event.name == "token")
         assert streamed == events[-1].data["answer"] and "{" not in streamed  # the answer, not the JSON
         assert events[-1].data["grounded"] is grounded
+
+
+async def test_tokens_are_joined_per_interval_and_the_first_is_not_held(
+    make_api: Any, fake_openai: Any
+) -> None:
+    words = [f"w{i}" for i in range(40)]
+    fake_openai.responder = tutor_responder(answer=" ".join(words) + " [1].", answer_token_delay=0.01)
+    api = await make_api(make_chat_model(fake_openai), token_event_interval=0.2)
+    async with api.client().stream("POST", "/chat/stream", json=QUESTION) as response:
+        arrivals = [
+            (event, time.monotonic()) async for event in read_events(response) if event.name == "token"
+        ]
+    deltas = [event.data["delta"] for event, _ in arrivals]
+    assert "".join(deltas).split()[:40] == words  # every token, in order
+    assert 2 <= len(deltas) <= 6  # ~0.4 s of tokens at one event per 0.2 s, not 41 events
+    assert deltas[0] == "w0"  # the first token went out alone, at once
+    assert arrivals[1][1] - arrivals[0][1] >= 0.15  # the next waited for the interval
+
+
+async def test_every_token_is_an_event_with_no_interval(make_api: Any, fake_openai: Any) -> None:
+    fake_openai.responder = tutor_responder(answer="one two three four five [1].", answer_token_delay=0.05)
+    api = await make_api(make_chat_model(fake_openai), token_event_interval=0)
+    _, events = await collect(api.client(), "/chat/stream", json=QUESTION)
+    assert len([e for e in events if e.name == "token"]) >= 5
+
+
+async def test_only_the_answer_call_streams(make_api: Any, fake_openai: Any) -> None:
+    """Calls no reader sees (classifier, title) ask for the whole reply: streaming them costs CPU."""
+    fake_openai.responder = tutor_responder()
+    api = await make_api(make_chat_model(fake_openai))
+    _, events = await collect(api.client(), "/chat/stream", json={"message": QUESTION["message"]})
+    assert events[-1].name == "done" and events[-1].data["title"] == "ROS 2 topics"
+    answers = requests_like(fake_openai, "patient tutor for a textbook")
+    others = [r for r in fake_openai.chat_requests if r not in answers]
+    assert len(answers) == 1 and answers[0].stream
+    assert {"You route a reader", "short title"} <= {
+        m for r in others for m in ("You route a reader", "short title") if m in r.system_prompt
+    }
+    assert not any(r.stream for r in others)
