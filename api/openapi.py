@@ -47,7 +47,8 @@ ERRORS: dict[int, str] = {
     409: "Another turn is running on the thread, or a stored precondition is missing.",
     413: "The request body is larger than MAX_BODY_BYTES.",
     422: "The request is not valid; `details` says where.",
-    429: "Today's quota is used up.",
+    429: "Too many requests: this client's turns per minute or at once (`rate_limited`, `too_many_turns`), "
+    "or today's rewrite quota (`quota_exceeded`); try again after `Retry-After` seconds.",
     500: "The server could not complete the request (logged; nothing internal is shown).",
     503: "A dependency (chat model, database) is unavailable, or this worker is busy (`server_busy`: its "
     "turn queue is full or the wait too long); try again after `Retry-After` seconds.",

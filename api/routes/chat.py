@@ -21,7 +21,7 @@ from api.turns import (
     turn_events,
 )
 
-router = APIRouter(tags=["chat"], responses=error_responses(400, 401, 404, 409, 422, 503))
+router = APIRouter(tags=["chat"], responses=error_responses(400, 401, 404, 409, 422, 429, 503))
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 

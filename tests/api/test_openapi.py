@@ -141,3 +141,12 @@ async def test_the_documented_error_body_is_what_is_sent(make_api: Any) -> None:
     for body in bodies:
         assert set(body) == set(body_schema["required"]) == {"error"}
         assert {"code", "message"} <= set(body["error"])
+
+
+async def test_turn_routes_document_the_limits_429(make_api: Any) -> None:
+    """`/chat` and `/chat/stream` answer 429 (`rate_limited`, `too_many_turns`, `quota_exceeded`)."""
+    api = await make_api()
+    paths = (await api.client().get("/openapi.json")).json()["paths"]
+    for path in ("/chat", "/chat/stream"):
+        documented = paths[path]["post"]["responses"]
+        assert "429" in documented and "Retry-After" in documented["429"]["description"], path

@@ -524,4 +524,5 @@ async def test_a_busy_tutor_reads_as_a_sentence(make_api: Any, fake_openai: Any,
         message
     )
     assert "second" in message and "server_busy" not in message and "503" not in message
+    await screenshot(page, "server-busy")
     assert await running == "done"
