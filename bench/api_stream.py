@@ -88,6 +88,42 @@ def fake_process(conn: Any, streaming: Any, arrivals: Any, stop: Any) -> None:
         stop.wait()
 
 
+@contextlib.contextmanager
+def fake_model() -> Iterator[tuple[str, Any, Any]]:
+    """The fake OpenAI server in a forked process, for as long as the block runs.
+
+    Yields its base URL, the shared flag that switches paced streaming on (1) or off (0), and the
+    queue of answer-call arrivals.
+    """
+    ctx = mp.get_context("fork")
+    streaming, arrivals, stop = ctx.Value("i", 1), ctx.Queue(), ctx.Event()
+    parent, child = ctx.Pipe()
+    fake = ctx.Process(target=fake_process, args=(child, streaming, arrivals, stop), daemon=True)
+    fake.start()
+    try:
+        yield parent.recv(), streaming, arrivals
+    finally:
+        stop.set()
+        fake.join(10)
+
+
+async def wait_healthy(
+    url: str, path: str, proc: subprocess.Popen[Any], what: str, log: str, limit: float
+) -> float:
+    """Seconds until `url + path` answers 200; raises if `proc` exits first or `limit` passes."""
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited {proc.returncode}: see {log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(path)).status_code == 200:
+                    return time.monotonic() - started
+            if time.monotonic() - started > limit:
+                raise TimeoutError(f"{what} did not become healthy")
+            await asyncio.sleep(0.5)
+
+
 # The per-address limits (api.limits) are lifted: every simulated reader comes from 127.0.0.1, and
 # the benchmark measures the service, not the anonymous rate limit (300 turns a minute, 60 at once).
 UNLIMITED = {"ANONYMOUS_TURN_LIMIT": "0", "CONCURRENT_TURNS_PER_ANONYMOUS_CLIENT": "0"}
@@ -118,16 +154,7 @@ class Server:
 
     async def wait_ready(self, limit: float = 300) -> float:
         started = time.monotonic()
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited {self.proc.returncode}: see {self.log.name}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                if time.monotonic() - started > limit:
-                    raise TimeoutError("server did not become healthy")
-                await asyncio.sleep(0.5)
+        await wait_healthy(self.url, "/health", self.proc, "server", self.log.name, limit)
         await asyncio.sleep(1)  # with several workers, the others finish starting
         tree = psutil.Process(self.proc.pid).children(recursive=True)
         self.pythons = [p for p in tree if "postgres" not in p.name() and p.name() != "uv"]
@@ -584,16 +611,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5, help="alternating bare/ours CPU batches (0: none)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "api_stream"))
     args = parser.parse_args()
-    ctx = mp.get_context("fork")
-    streaming, arrivals, stop = ctx.Value("i", 1), ctx.Queue(), ctx.Event()
-    parent, child = ctx.Pipe()
-    fake = ctx.Process(target=fake_process, args=(child, streaming, arrivals, stop), daemon=True)
-    fake.start()
-    try:
-        result = asyncio.run(run(args, parent.recv(), streaming, arrivals))
-    finally:
-        stop.set()
-        fake.join(10)
+    with fake_model() as (base_url, streaming, arrivals):
+        result = asyncio.run(run(args, base_url, streaming, arrivals))
     print(text := report(result))
     Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
     Path(args.out + ".txt").write_text(text)

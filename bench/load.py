@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -41,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.api_stream import FIRST, QUESTIONS, fake_process, machine  # noqa: E402
+from bench.api_stream import FIRST, QUESTIONS, fake_model, machine  # noqa: E402
 from bench.load_conversations import drive, langgraph_turn, tutor_turn  # noqa: E402
 from bench.load_services import Service, pool_budget, report, run_summary  # noqa: E402
 
@@ -150,16 +149,8 @@ def main() -> None:
     parser.add_argument("--home", help="TUTOR_HOME to use (kept; default: a new temporary folder)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "load"))
     args = parser.parse_args()
-    ctx = mp.get_context("fork")
-    streaming, arrivals, stop = ctx.Value("i", 1), ctx.Queue(), ctx.Event()
-    parent, child = ctx.Pipe()
-    fake = ctx.Process(target=fake_process, args=(child, streaming, arrivals, stop), daemon=True)
-    fake.start()
-    try:
-        result = asyncio.run(run(args, parent.recv()))
-    finally:
-        stop.set()
-        fake.join(10)
+    with fake_model() as (base_url, _, _):
+        result = asyncio.run(run(args, base_url))
     print(text := report(result))
     Path(args.out + ".json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     Path(args.out + ".txt").write_text(text)

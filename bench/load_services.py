@@ -15,12 +15,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import psycopg
 from pgserver.utils import PostmasterInfo
 
-from bench.api_stream import MIB, ROOT, Server
+from bench.api_stream import MIB, ROOT, Server, wait_healthy
 from bench.load_conversations import Tally
 from core.metrics import percentile
 from core.settings import Settings
@@ -85,20 +84,10 @@ class Service(Server):
 
     async def wait_ready(self, limit: float = 300) -> float:
         """Seconds until the health check answers; then finds the server's and Postgres's processes."""
-        started = time.monotonic()
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.kind} exited {self.proc.returncode}: see {self.log.name}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(self.health)).status_code == 200:
-                        break
-                if time.monotonic() - started > limit:
-                    raise TimeoutError(f"{self.kind} did not become healthy")
-                await asyncio.sleep(0.5)
+        waited = await wait_healthy(self.url, self.health, self.proc, self.kind, self.log.name, limit)
         self.python = psutil.Process(self.proc.pid).children()[0]  # `uv run` starts one Python
         self.pythons = [self.python]
-        return time.monotonic() - started
+        return waited
 
     def locate_postgres(self) -> str:
         """The database's URL; finds the embedded postmaster (`langgraph dev` starts it on first use)."""
