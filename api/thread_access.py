@@ -55,11 +55,12 @@ async def claim_thread(db: Database, thread_id: str, user: str | None) -> bool:
     (`discard_unused_thread`) instead of leaving an empty thread in the reader's list.
     """
     check_thread_id(thread_id)
-    created = await threads.create(db, thread_id, user)
+    if await threads.create(db, thread_id, user):
+        return True  # made just now, for `user`: no need to read it back
     row = await threads.get(db, thread_id)
     if row is None or not _visible(row["user_id"], user):
         raise not_found()
-    return created
+    return False
 
 
 async def discard_unused_thread(db: Database, checkpointer: BaseCheckpointSaver[Any], thread_id: str) -> None:

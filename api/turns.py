@@ -125,7 +125,7 @@ async def open_turn(
         )
         try:
             thread_id = thread_id or new_thread_id()
-            await claim_thread(context.db, thread_id, user)
+            new_thread = await claim_thread(context.db, thread_id, user)
             lease = ThreadLease(
                 context.db, thread_id, lease_seconds=settings.turn_lease_seconds, also_renew=slot.renew
             )
@@ -136,7 +136,8 @@ async def open_turn(
     except BaseException:
         await slot.release()
         raise
-    return Turn(thread_id, user, run_config(thread_id, user, profile), lease, slot, place, context)
+    config = run_config(thread_id, user, profile, new_thread=new_thread)
+    return Turn(thread_id, user, config, lease, slot, place, context)
 
 
 def raise_for_turn_error(output: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import select
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -260,6 +261,14 @@ _sweeps: set[asyncio.Task[None]] = set()
 
 
 async def _check_connection(conn: AsyncConnection[Any]) -> None:
+    """The pool's check before it lends a connection: a round trip, but only when one is needed.
+
+    A server that restarted or dropped an idle connection has written its farewell and closed the
+    socket, so our end reads as ready; a healthy idle connection has nothing to read. Only the
+    former get the round trip (a turn checks out about ten connections: ten round trips saved).
+    """
+    if not _has_input(conn):
+        return
     try:
         await AsyncConnectionPool.check_connection(conn)
     except Exception:
@@ -269,6 +278,16 @@ async def _check_connection(conn: AsyncConnection[Any]) -> None:
             _sweeps.add(sweep)  # held until done: the loop keeps only weak references to tasks
             sweep.add_done_callback(_sweeps.discard)
         raise
+
+
+def _has_input(conn: AsyncConnection[Any]) -> bool:
+    """Whether the server sent anything unasked on this idle connection (or it cannot be told)."""
+    try:
+        poller = select.poll()  # not select.select: it fails on descriptors past 1024 (a busy server)
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, AttributeError, psycopg.Error):  # AttributeError: no poll (Windows)
+        return True
 
 
 async def _log_unreachable(pool: AsyncConnectionPool[Any]) -> None:

@@ -105,24 +105,29 @@ def _standardized(
     if focused != query:
         dense = unit_mean(dense, index.embed_query(focused))
     terms = _query_terms(index, query)
-    by_dense = index.backend.dense(index.collection, dense, depth)
-    by_sparse = index.backend.sparse(index.collection, terms, depth)
-    closest = _closest_sentences(index, dense, depth) if index.has_sentences else {}
+    sentences = depth * SENTENCES_PER_CHUNK if index.has_sentences else 0
+    legs = index.backend.legs(index.collection, dense, terms, depth, sentences)
+    closest = _by_chunk(legs.sentences, depth)
     if stats is None:  # an empty collection
         return dense, {}, closest
-    return dense, fuse_standardized(dense, by_dense, by_sparse, closest, stats, terms), closest
+    return dense, fuse_standardized(dense, legs.dense, legs.sparse, closest, stats, terms), closest
 
 
 def _closest_sentences(index: BookIndex, dense: list[float], depth: int) -> dict[str, float]:
-    """Chunk id → cosine of its closest sentence, best first, for the chunks of the closest sentences.
+    """Chunk id → cosine of its closest sentence, best first, for the chunks of the closest sentences."""
+    found = index.backend.closest_sentences(index.collection, dense, depth * SENTENCES_PER_CHUNK)
+    return _by_chunk(found, depth)
+
+
+def _by_chunk(sentences: list[tuple[str, float]], depth: int) -> dict[str, float]:
+    """The first `depth` chunks of (chunk id, cosine) sentences best first: chunk → its closest sentence.
 
     Grouping is done here rather than in the store (Qdrant's embedded mode runs group-by queries
     point by point in Python, ~100 ms at book scale); a chunk has a handful of sentences, so
     `SENTENCES_PER_CHUNK` times `depth` sentences cover about `depth` chunks.
     """
     closest: dict[str, float] = {}
-    # Best first, so the first sentence seen of a chunk is its closest.
-    for chunk, score in index.backend.closest_sentences(index.collection, dense, depth * SENTENCES_PER_CHUNK):
+    for chunk, score in sentences:  # best first, so the first sentence seen of a chunk is its closest
         closest.setdefault(chunk, score)
     return dict(list(closest.items())[:depth])
 

@@ -60,6 +60,7 @@ class ServerContext:
     thread_id: str
     user_id: str | None = None
     profile: LearnerProfile | None = None
+    new_thread: bool = False  # this turn created the thread: it has no checkpoints to prune yet
 
     @classmethod
     def from_config(cls, config: RunnableConfig) -> ServerContext:
@@ -71,13 +72,23 @@ class ServerContext:
         profile = configurable.get("profile")
         if isinstance(profile, dict):
             profile = LearnerProfile.model_validate(profile)
-        return cls(thread_id=str(thread_id), user_id=configurable.get("user_id"), profile=profile)
+        return cls(
+            thread_id=str(thread_id),
+            user_id=configurable.get("user_id"),
+            profile=profile,
+            new_thread=configurable.get("new_thread") is True,
+        )
 
 
 def run_config(
-    thread_id: str, user_id: str | None = None, profile: LearnerProfile | dict[str, Any] | None = None
+    thread_id: str,
+    user_id: str | None = None,
+    profile: LearnerProfile | dict[str, Any] | None = None,
+    *,
+    new_thread: bool = False,
 ) -> RunnableConfig:
-    """The config a trusted caller (CLI, API) runs a turn with."""
+    """The config a trusted caller (CLI, API) runs a turn with; `new_thread`: the caller just created it."""
     if isinstance(profile, LearnerProfile):
         profile = profile.model_dump(exclude_none=True)
-    return {"configurable": {"thread_id": thread_id, "user_id": user_id, "profile": profile}}
+    configurable = {"thread_id": thread_id, "user_id": user_id, "profile": profile, "new_thread": new_thread}
+    return {"configurable": configurable}

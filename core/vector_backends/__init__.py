@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from core.settings import Settings
     from core.sparse import BM25SparseEmbeddings
 
-__all__ = ["ChunkRecord", "VectorBackend", "VectorStoreUnavailable", "open_backend"]
+__all__ = ["ChunkRecord", "SearchLegs", "VectorBackend", "VectorStoreUnavailable", "open_backend"]
 
 RankFusion = Literal["rrf", "dbsf"]
 
@@ -46,6 +46,15 @@ class ChunkRecord:
     content: str
     metadata: dict[str, Any] = field(default_factory=dict)
     vector: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class SearchLegs:
+    """The three rankings hybrid search fuses, each best first."""
+
+    dense: dict[str, float]  # chunk id → cosine
+    sparse: dict[str, float]  # chunk id → BM25 score
+    sentences: list[tuple[str, float]]  # (chunk id, cosine) of the closest sentences
 
 
 class VectorBackend(Protocol):
@@ -86,6 +95,16 @@ class VectorBackend(Protocol):
 
     def closest_sentences(self, collection: str, vector: list[float], limit: int) -> list[tuple[str, float]]:
         """(chunk id, cosine) of the `limit` sentences closest to `vector`, best first."""
+        ...
+
+    def legs(
+        self, collection: str, vector: list[float], terms: Sequence[int], depth: int, sentences: int
+    ) -> SearchLegs:
+        """`dense`, `sparse` (top `depth` each) and `closest_sentences` (top `sentences`; 0: none) at once.
+
+        In as few requests as the store allows: under load every request a search thread waits
+        for is another wait for the interpreter lock.
+        """
         ...
 
     def rank_fused(

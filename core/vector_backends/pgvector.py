@@ -13,7 +13,9 @@ Postings and sentences reference their chunk with ON DELETE CASCADE: deleting a 
 or removed page) deletes them in the same statement, and no orphan can exist.
 
 Search reads the tables with plain SQL on a small blocking psycopg pool of its own (search runs in
-a worker thread): one round trip per leg instead of LangChain's SQLAlchemy path (README, "Measured").
+a worker thread): the three legs in one statement, then the chosen chunks, instead of LangChain's
+SQLAlchemy path (README, "Measured"); vectors are read in binary (a text vector is parsed float by
+float in Python: ~0.9 ms a search).
 Vector scans are exact (no HNSW index): at book scale a scan costs a few milliseconds, and exact
 keeps results identical to Qdrant's.
 """
@@ -36,7 +38,7 @@ from sqlalchemy.pool import NullPool
 
 from core.db import Database
 from core.sparse import BM25SparseEmbeddings
-from core.vector_backends import ChunkRecord, RankFusion, VectorStoreUnavailable
+from core.vector_backends import ChunkRecord, RankFusion, SearchLegs, VectorStoreUnavailable
 from core.vector_backends.pgvector_store import ChunkVectorStore, collection_tables
 
 READ_POOL_SIZE = 4  # search threads reading at once per process
@@ -133,19 +135,31 @@ class PgVectorBackend:
 
     def sparse(self, collection: str, terms: Sequence[int], limit: int) -> dict[str, float]:
         """Chunk id → Σ weight × IDF over the query's terms, best first."""
-        chunks, postings, _ = collection_tables(collection)
-        sql = (
-            f"WITH n AS (SELECT count(*)::float8 AS total FROM {chunks}),"
-            f" q AS (SELECT term, ln(1 + (n.total - count(*) + 0.5) / (count(*) + 0.5)) AS idf"
-            f" FROM {postings}, n WHERE term = ANY(%(t)s) GROUP BY term, n.total)"
-            f" SELECT p.chunk::text, sum(p.weight * q.idf) AS score FROM {postings} p JOIN q USING (term)"
-            " GROUP BY p.chunk ORDER BY score DESC LIMIT %(n)s"
-        )
-        return dict(self._all(sql, {"t": list(terms), "n": limit})) if terms else {}
+        if not terms:
+            return {}
+        return dict(self._all(_sparse_sql(collection), {"t": list(terms), "n": limit}))
 
     def closest_sentences(self, collection: str, vector: list[float], limit: int) -> list[tuple[str, float]]:
         """(chunk id, cosine) of the closest sentences, best first."""
         return self._nearest(collection_tables(collection)[2], "chunk", vector, limit)
+
+    def legs(
+        self, collection: str, vector: list[float], terms: Sequence[int], depth: int, sentences: int
+    ) -> SearchLegs:
+        """The three rankings in one statement (one round trip instead of three), each leg numbered."""
+        chunks, _, sentence_table = collection_tables(collection)
+        parts = [f"SELECT 0, * FROM ({_nearest_sql(chunks, 'langchain_id')}) d"]
+        if terms:
+            parts.append(f"SELECT 1, * FROM ({_sparse_sql(collection)}) s")
+        if sentences:
+            parts.append(f"SELECT 2, * FROM ({_nearest_sql(sentence_table, 'chunk', limit='m')}) c")
+        params = {"v": np.asarray(vector, dtype=np.float32), "n": depth, "t": list(terms), "m": sentences}
+        found: list[list[tuple[str, float]]] = [[], [], []]
+        for leg, chunk, score in self._all(" UNION ALL ".join(parts), params):
+            found[leg].append((chunk, score))
+        # UNION ALL promises no order across its parts' rows: each leg is sorted again, best first.
+        dense, sparse, closest = (sorted(rows, key=lambda row: -row[1]) for rows in found)
+        return SearchLegs(dense=dict(dense), sparse=dict(sparse), sentences=closest)
 
     def rank_fused(
         self, collection: str, vector: list[float], terms: Sequence[int], depth: int, fusion: RankFusion
@@ -166,7 +180,7 @@ class PgVectorBackend:
             f"SELECT langchain_id::text, content, langchain_metadata, {vector}"
             f" FROM {collection_tables(collection)[0]} WHERE langchain_id = ANY(%s::uuid[])"
         )
-        rows = self._all(sql, (list(ids),))
+        rows = self._all(sql, (list(ids),), binary=with_vectors)
         return {row[0]: _record(row) for row in rows}
 
     def page_chunks(self, collection: str, doc_path: str) -> list[ChunkRecord]:
@@ -201,7 +215,7 @@ class PgVectorBackend:
         sql = "SELECT chunk::text, ordinal, embedding FROM {} WHERE chunk = ANY(%s::uuid[])"
         found: dict[str, dict[int, list[float]]] = {}
         for chunk, ordinal, vector in self._all(
-            sql.format(collection_tables(collection)[2]), (list(chunks),)
+            sql.format(collection_tables(collection)[2]), (list(chunks),), binary=True
         ):
             found.setdefault(chunk, {})[ordinal] = vector.tolist()
         return found
@@ -210,27 +224,25 @@ class PgVectorBackend:
         """Close the read pool (the write engine holds no connection between uses)."""
         self.reads.close()
 
-    def _all(self, sql: str, params: Any = None) -> list[Any]:
+    def _all(self, sql: str, params: Any = None, *, binary: bool = False) -> list[Any]:
+        """The rows of `sql`; `binary` for vectors (a text vector is parsed float by float in Python)."""
         try:
             with self.reads.connection() as conn:
-                return conn.execute(sql, params).fetchall()
+                return conn.execute(sql, params, binary=binary).fetchall()
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise VectorStoreUnavailable(f"pgvector: {exc}") from exc
 
     def _nearest(self, table: str, id_column: str, vector: list[float], limit: int) -> list[Any]:
         """(id, cosine) of the rows of `table` closest to `vector`, best first: an exact scan."""
-        sql = (
-            f"SELECT {id_column}::text, 1 - (embedding <=> %(v)s) FROM {table}"
-            " ORDER BY embedding <=> %(v)s LIMIT %(n)s"
-        )
-        return self._all(sql, {"v": np.asarray(vector, dtype=np.float32), "n": limit})
+        params = {"v": np.asarray(vector, dtype=np.float32), "n": limit}
+        return self._all(_nearest_sql(table, id_column), params)
 
     def _one(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
         rows = self._all(sql, params)
         return rows[0] if rows else None
 
     def _batches(self, sql: str, limit: int, size: int = 1024) -> Iterator[list[Any]]:
-        rows = self._all(sql, (limit,))
+        rows = self._all(sql, (limit,), binary=True)
         for start in range(0, len(rows), size):
             yield rows[start : start + size]
 
@@ -256,6 +268,26 @@ async def _ensure_extension(db: Database) -> None:
             "VECTOR_STORE=pgvector needs the `vector` extension and this database user may not create "
             "it: have the database owner run `CREATE EXTENSION vector;` once, or set VECTOR_STORE=qdrant."
         ) from exc
+
+
+def _nearest_sql(table: str, id_column: str, limit: str = "n") -> str:
+    """(id, cosine) of the rows of `table` closest to the vector `%(v)s`, best first: an exact scan."""
+    return (
+        f"SELECT {id_column}::text, 1 - (embedding <=> %(v)s) FROM {table}"
+        f" ORDER BY embedding <=> %(v)s LIMIT %({limit})s"
+    )
+
+
+def _sparse_sql(collection: str) -> str:
+    """Chunk id → Σ weight × IDF over the terms `%(t)s`, best first (top `%(n)s`)."""
+    chunks, postings, _ = collection_tables(collection)
+    return (
+        f"WITH n AS (SELECT count(*)::float8 AS total FROM {chunks}),"
+        f" q AS (SELECT term, ln(1 + (n.total - count(*) + 0.5) / (count(*) + 0.5)) AS idf"
+        f" FROM {postings}, n WHERE term = ANY(%(t)s) GROUP BY term, n.total)"
+        f" SELECT p.chunk::text, sum(p.weight * q.idf) AS score FROM {postings} p JOIN q USING (term)"
+        " GROUP BY p.chunk ORDER BY score DESC LIMIT %(n)s"
+    )
 
 
 def _record(row: tuple[Any, ...]) -> ChunkRecord:

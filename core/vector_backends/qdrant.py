@@ -16,7 +16,7 @@ from qdrant_client import QdrantClient, models
 
 from core.settings import Settings
 from core.sparse import BM25SparseEmbeddings
-from core.vector_backends import ChunkRecord, RankFusion
+from core.vector_backends import ChunkRecord, RankFusion, SearchLegs
 from core.vectors import (
     CHUNK_KEY,
     DENSE,
@@ -133,6 +133,16 @@ class QdrantBackend:
             sentence_collection(collection), query=vector, limit=limit, with_payload=[CHUNK_KEY]
         ).points
         return [(str((hit.payload or {}).get(CHUNK_KEY)), hit.score) for hit in hits]
+
+    def legs(
+        self, collection: str, vector: list[float], terms: Sequence[int], depth: int, sentences: int
+    ) -> SearchLegs:
+        """The three rankings; the sentences are another collection, so a separate query."""
+        return SearchLegs(
+            dense=self.dense(collection, vector, depth),
+            sparse=self.sparse(collection, terms, depth),
+            sentences=self.closest_sentences(collection, vector, sentences) if sentences else [],
+        )
 
     def rank_fused(
         self, collection: str, vector: list[float], terms: Sequence[int], depth: int, fusion: RankFusion

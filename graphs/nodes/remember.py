@@ -62,7 +62,8 @@ async def remember(state: TutorState, config: RunnableConfig, *, services: Tutor
         grounded=state.get("grounded"),
         language=state.get("language"),
     )
-    await prune_checkpoints(services, context.thread_id)
+    if not context.new_thread:  # a thread's first turn has nothing to prune: 4 statements saved
+        await prune_checkpoints(services, context.thread_id)
     return update
 
 

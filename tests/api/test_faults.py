@@ -25,6 +25,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg_pool import ConnectionPool
 from qdrant_client import QdrantClient
 
+from core.db import Database, _has_input
 from core.embeddings.local import LocalMiniLMEmbeddings
 from core.index import BookIndex
 from core.providers import make_chat_model as chat_model_from_settings
@@ -276,6 +277,30 @@ def _timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
     started = time.monotonic()
     response = call()
     return response, time.monotonic() - started
+
+
+async def test_connections_a_restart_cut_are_replaced_before_they_are_lent(
+    own_postgres: StoppablePostgres, tmp_path: Path
+) -> None:
+    """The pool skips the check's round trip for healthy idle connections, but never lends a dead one."""
+    url = own_postgres.url
+    settings = Settings(tutor_home=tmp_path, database_url=url, db_pool_min_size=3, _env_file=None)  # type: ignore[call-arg]
+    db = await Database.open(settings)
+    try:
+        async with db.pool.connection() as a, db.pool.connection() as b, db.pool.connection() as c:
+            idle = [a, b, c]
+            for conn in idle:
+                await conn.execute("SELECT 1")
+        assert not any(_has_input(conn) for conn in idle)  # healthy: lent without a round trip
+        own_postgres.stop()
+        own_postgres.start()
+        assert all(_has_input(conn) for conn in idle)  # the server's farewell is waiting on each
+        for _ in range(3):  # every idle connection is dead: each checkout must still get a live one
+            async with db.pool.connection() as conn:
+                row = await (await conn.execute("SELECT 1 AS one")).fetchone()
+                assert row == {"one": 1}
+    finally:
+        await db.close()
 
 
 def test_postgres_down_is_a_prompt_503_and_back_is_used_at_once(

@@ -11,7 +11,7 @@ from typing import Any
 from langserve.lzstring import LZString
 
 from tests.api.sse import collect
-from tests.fakes import Text
+from tests.fakes import Error, Text
 from tests.fakes.fixtures import make_chat_model
 from tests.graphs.conftest import tutor_responder
 
@@ -173,3 +173,38 @@ async def test_stored_checkpoints_stay_bounded(make_api: Any) -> None:
     assert row is not None and 1 <= row["n"] <= 2
     messages = (await client.get(f"/threads/{thread}")).json()["messages"]
     assert len(messages) == 12
+
+
+async def test_checkpoints_of_failed_turns_are_pruned_by_the_next_turn(
+    make_api: Any, fake_openai: Any
+) -> None:
+    """A new thread's first turn skips the prune (nothing to prune); any later turn prunes.
+
+    Failed turns still checkpoint at exit, so "first successful turn" would not do: the thread
+    below has three failed turns' checkpoints when its first answer comes.
+    """
+    answer = tutor_responder()
+    fake_openai.responder = lambda r: Error(500) if "patient tutor" in r.system_prompt else answer(r)
+    api = await make_api(make_chat_model(fake_openai, max_retries=0))
+    thread = str(uuid.uuid4())
+    client = api.client(headers={"X-Thread-Id": thread})
+    ask = {"message": "What is a topic?", "mode": "ask"}
+
+    async def checkpoints(of: str = thread) -> int:
+        async with api.context.db.pool.connection() as conn:
+            sql = "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s"
+            row = await (await conn.execute(sql, (of,))).fetchone()
+        return int(row["n"]) if row else 0
+
+    for _ in range(3):
+        assert (await client.post("/chat", json=ask)).status_code == 503
+    assert await checkpoints() >= 3
+    fake_openai.responder = answer
+    assert (await client.post("/chat", json=ask)).status_code == 200
+    assert 1 <= await checkpoints() <= 2
+    assert len((await client.get(f"/threads/{thread}")).json()["messages"]) == 2
+
+    new = str(uuid.uuid4())
+    fresh = api.client(headers={"X-Thread-Id": new})
+    assert (await fresh.post("/chat", json=ask)).status_code == 200
+    assert await checkpoints(new) == 1
