@@ -1,6 +1,7 @@
 """Streaming overhead of the service: time to first token, `POST /chat` throughput, server RSS.
 
     uv run python bench/api_stream.py [--rounds 3] [--levels 1,10,50] [--rps-seconds 15] [--workers N]
+                                      [--checkout DIR: serve another checkout, for before/after runs]
 
 `tutor serve` runs in its own process (embedded Postgres, local Qdrant; a first start builds the model
 and ingests the book, the measured server is a restart); the test suite's fake OpenAI server runs in
@@ -135,7 +136,9 @@ class Server:
     `pythons` are its processes (uvicorn, its workers), `postmaster` embedded Postgres.
     """
 
-    def __init__(self, home: Path, chat_model: str | None, base_url: str, workers: int = 1) -> None:
+    def __init__(
+        self, home: Path, chat_model: str | None, base_url: str, workers: int = 1, checkout: Path = ROOT
+    ) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -147,7 +150,7 @@ class Server:
         cmd = ["uv", "run", "tutor", "serve", "--port", str(self.port), "--log-level", "warning"]
         cmd += ["--workers", str(workers)] if workers > 1 else []  # one worker: runs on every branch
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=checkout, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.postmaster = psutil.Process(self.proc.pid)
         self.pythons = [self.postmaster]
@@ -416,6 +419,13 @@ async def paired_cpu(
     return out | {"streams_per_bare_batch": rounds * level, "ratio_median": statistics.median(ratios)}
 
 
+def git_head(checkout: Path) -> str:
+    """The short commit `checkout` is at ("?" outside git)."""
+    command = ["git", "rev-parse", "--short", "HEAD"]
+    done = subprocess.run(command, cwd=checkout, capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "?"
+
+
 def machine() -> str:
     cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
     cores, mem = len(os.sched_getaffinity(0)), psutil.virtual_memory().total / (1 << 30)
@@ -431,13 +441,15 @@ async def run(args: argparse.Namespace, base_url: str, streaming: Any, arrivals:
     result: dict[str, Any] = {"machine": machine(), "date": date, "command": command, "levels": {}}
     result["loadavg_start"] = os.getloadavg()
     result["workers"], result["limits"] = args.workers, UNLIMITED
-    server = Server(home, "openai:gpt-4o-mini", base_url)  # first start: builds the model, ingests
+    checkout = Path(args.checkout).resolve()
+    result["checkout"] = f"{checkout} at {git_head(checkout)}"
+    server = Server(home, "openai:gpt-4o-mini", base_url, checkout=checkout)  # first start: builds, ingests
     try:
         result["first_start"] = {"seconds": round(await server.wait_ready(), 1), **server.memory()}
     finally:
         server.stop()
     # measured: a restart, book already indexed
-    server = Server(home, "openai:gpt-4o-mini", base_url, args.workers)
+    server = Server(home, "openai:gpt-4o-mini", base_url, args.workers, checkout)
     try:
         result["startup_s"] = round(await server.wait_ready(), 1)
         result["memory_idle"] = server.memory()
@@ -469,7 +481,7 @@ async def run(args: argparse.Namespace, base_url: str, streaming: Any, arrivals:
     finally:
         server.stop()
     if args.extractive:
-        server = Server(home, None, base_url, args.workers)
+        server = Server(home, None, base_url, args.workers, checkout)
         try:
             await server.wait_ready()
             await chat_rps(server, 2, args.rps_concurrency, ids)
@@ -489,6 +501,7 @@ def row(*cells: Any) -> str:
 
 def report(result: dict[str, Any]) -> str:
     lines = [f"Machine: {result['machine']}", f"Date: {result['date']}", f"Command: {result['command']}"]
+    lines.append(f"Served checkout: {result.get('checkout', '?')}")
     lines += [f"Load average (1/5/15 min) at start {result['loadavg_start']}, end {result['loadavg_end']}"]
     lines += [f"First start (build model, ingest book): {result['first_start']}"]
     lines += [f"Measured server: a restart, {result['workers']} worker(s), ready in {result['startup_s']} s"]
@@ -609,6 +622,12 @@ def main() -> None:
         "--baseline-levels", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 10]
     )
     parser.add_argument("--pairs", type=int, default=5, help="alternating bare/ours CPU batches (0: none)")
+    parser.add_argument(
+        "--checkout",
+        default=str(ROOT),
+        help="the checkout whose `tutor serve` is measured (e.g. a `git worktree` of an earlier commit, "
+        "for a before/after run on the same machine); the client, fake model and bare stack stay this one's",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "api_stream"))
     args = parser.parse_args()
     with fake_model() as (base_url, streaming, arrivals):

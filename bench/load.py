@@ -83,6 +83,7 @@ async def run_service(
 
 async def run(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="tutor-load-"))
+    home.mkdir(parents=True, exist_ok=True)  # the services open their logs in it before the server makes it
     env = {"TUTOR_HOME": str(home), "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "test"}
     env |= {"CHAT_MODEL": "openai:gpt-4o-mini", "LLM_MAX_RETRIES": "0"} | LIMITS_ENV
     env |= {"DATABASE_URL": args.database_url} if args.database_url else {}

@@ -168,7 +168,7 @@ class Database:
             timeout=settings.db_pool_timeout,
             reconnect_timeout=RECONNECT_TIMEOUT,
             reconnect_failed=_log_unreachable,
-            # Hosted servers drop idle connections: check before lending, recycle old ones.
+            # Hosted servers drop idle connections: check before lending (cheaply), recycle old ones.
             check=_check_connection,
             max_idle=300,
             max_lifetime=1800,

@@ -114,6 +114,21 @@ def test_batches_come_back_in_input_order(cache_dir: Path, fp32: LocalMiniLMEmbe
     assert np.all(similarity.argmax(axis=1) == np.arange(len(texts)))
 
 
+def test_a_question_runs_on_one_thread_and_a_batch_on_all(cache_dir: Path) -> None:
+    """A reader's question goes to a one-thread session (less CPU per query, the same vector);
+    batches keep the all-cores one."""
+    model = LocalMiniLMEmbeddings(cache_dir, precision="int8", threads=2)
+    single_threaded = LocalMiniLMEmbeddings(cache_dir, precision="int8", threads=1)
+    model.embed_documents(["one", "two", "three"])
+    assert model._one_thread_session is None  # a batch: the all-cores session only
+    query = "How does a humanoid robot keep its balance?"
+    vector = np.array(model.embed_query(query))
+    assert model._one_thread_session is not None
+    assert model._one_thread_session.get_session_options().intra_op_num_threads == 1
+    assert model._session.get_session_options().intra_op_num_threads == 2
+    assert float(vector @ np.array(single_threaded.embed_query(query))) > 0.99999
+
+
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_embed_query_is_a_one_document_batch(precision: str, request: pytest.FixtureRequest) -> None:
     model: LocalMiniLMEmbeddings = request.getfixturevalue(precision)
