@@ -16,6 +16,12 @@ What the bound is depends on what a turn spends its time on (see `TurnAdmission.
   one down: EXTRACTIVE_TURN_CONCURRENCY (4) is enough to cover its short waits on Postgres (2 left the
   core idle meanwhile: 25% fewer turns a second) and finishes turns in arrival order, not together.
 
+Under `tutor serve --workers N` the workers also see each other's counts (`HostShare`, shared memory
+set up by `cli.workers`). The kernel spreads connections over the workers at random, and keep-alive
+connections stay where they landed, so fifty streams can split 35 / 15: a worker past its
+`concurrency` may then borrow places the others leave free, up to `BORROW` more, instead of making
+a turn wait a whole answer while a core idles. Borrowing never overtakes this worker's own queue.
+
 The place is taken after the cheap refusals (auth, validation, rate limits, the rewrite policy's
 rules) and before the thread is claimed or leased: a refused request never queues, and a queued
 one holds nothing another turn needs (api.turns explains the order). A request whose client goes
@@ -29,7 +35,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableSequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +46,39 @@ from api.errors import ApiError
 from core.settings import Settings
 
 KeepAlive = Callable[[], Awaitable[object]]
+
+# How far past its own `concurrency` a worker may go on places other workers leave free: a quarter
+# (32 → 40). One worker is one core; 40 streams were ~100% of one here (~115 ms CPU per 4.4 s answer).
+BORROW = 0.25
+
+
+class HostShare:
+    """The turns running in each worker of this `tutor serve`: one cell per worker, in shared memory.
+
+    Each worker writes only its own cell and reads the others' without a lock, so the sum can be a
+    turn or two stale; borrowing is a best effort, not a bound anyone relies on.
+    """
+
+    def __init__(self, counts: MutableSequence[int], slot: int) -> None:
+        """`counts`: a `multiprocessing.Array` of ints shared by all workers; `slot`: this worker's cell."""
+        self.counts, self.slot = counts, slot
+
+    def publish(self, running: int) -> None:
+        """Tell the other workers how many turns this one runs now."""
+        self.counts[self.slot] = running
+
+    def others(self) -> int:
+        """Turns the other workers run now."""
+        return sum(self.counts) - self.counts[self.slot]
+
+
+_host: HostShare | None = None  # set in a worker process of `tutor serve --workers N` (cli.workers)
+
+
+def join_host(counts: MutableSequence[int], slot: int) -> None:
+    """Make this process worker `slot` of a host whose workers share `counts` (before the app starts)."""
+    global _host
+    _host = HostShare(counts, slot)
 
 
 class ClientGone(ApiError):
@@ -83,12 +122,23 @@ class TurnAdmission:
     """
 
     def __init__(
-        self, concurrency: int, queue_limit: int, max_wait: float, keep_alive_every: float = 5.0
+        self,
+        concurrency: int,
+        queue_limit: int,
+        max_wait: float,
+        keep_alive_every: float = 5.0,
+        host: HostShare | None = None,
     ) -> None:
-        """A gate; `concurrency` 0 admits everything at once (admission off)."""
+        """A gate; `concurrency` 0 admits everything at once (admission off).
+
+        With `host` (the other workers' counts) it may borrow up to `BORROW` × `concurrency` more
+        places while the host as a whole runs fewer than `concurrency` per worker.
+        """
         self.concurrency, self.queue_limit, self.max_wait = concurrency, queue_limit, max_wait
         self.keep_alive_every = keep_alive_every
-        self.running = 0
+        self.host = host
+        self.ceiling = concurrency + math.ceil(concurrency * BORROW) if host is not None else concurrency
+        self._running = 0
         self.waiting: deque[asyncio.Future[None]] = deque()
         self._deadlines: dict[asyncio.Future[None], float] = {}  # when each waiting turn gives up
         self.mean_turn_seconds = 1.0  # moving average of recent turns, for the wait estimates
@@ -98,13 +148,34 @@ class TurnAdmission:
             None  # when the last turn ended, if all places are taken since
         )
 
+    @property
+    def running(self) -> int:
+        """Turns holding a place in this worker now."""
+        return self._running
+
+    @running.setter
+    def running(self, value: int) -> None:
+        self._running = value
+        if self.host is not None:
+            self.host.publish(value)
+
+    def _has_room(self) -> bool:
+        """Whether one more turn may start here: a place of our own, or one the other workers leave free."""
+        if self.running < self.concurrency:
+            return True
+        if self.host is None or self.running >= self.ceiling:
+            return False
+        workers = len(self.host.counts)
+        return self.running + self.host.others() < self.concurrency * workers
+
     @classmethod
     def for_app(cls, settings: Settings, *, model_turns: bool) -> TurnAdmission:
         """The gate for a worker whose turns call a chat model (`model_turns`) or are extractive."""
         concurrency = settings.turn_concurrency if model_turns else settings.extractive_turn_concurrency
         # A waiting turn's per-reader slot (api.limits) expires like a thread lease: renew it as often.
         keep_alive_every = settings.turn_lease_seconds / 3
-        return cls(concurrency, settings.turn_queue, settings.turn_queue_wait_seconds, keep_alive_every)
+        max_wait = settings.turn_queue_wait_seconds
+        return cls(concurrency, settings.turn_queue, max_wait, keep_alive_every, host=_host)
 
     async def enter(self, request: Request | None = None, keep_alive: KeepAlive | None = None) -> Place:
         """Wait for a place, first come first served; 503 when the queue is full or the wait too long.
@@ -115,7 +186,7 @@ class TurnAdmission:
         """
         if self.concurrency <= 0:
             return Place(None)
-        if self.running < self.concurrency and not self.waiting:
+        if not self.waiting and self._has_room():
             self.running += 1
             return Place(self)
         if len(self.waiting) >= self.queue_limit:
@@ -182,16 +253,23 @@ class TurnAdmission:
         if self._full_since_finish is not None:  # every place was taken since the last turn ended
             gap = now - self._full_since_finish
             self.pace = gap if self.pace is None else self.pace + (gap - self.pace) * 0.2
+        self.running -= 1
+        started = 0
+        # The freed place, and any the other workers left free meanwhile, go to the longest waiting.
+        while self._has_room() and self._hand_on():
+            self.running += 1
+            started += 1
+        self._full_since_finish = now if started else None  # still full: a waiting turn took the place
+        self._turn_away_late(now)
+
+    def _hand_on(self) -> bool:
+        """Start the longest-waiting turn still waiting, if any (its place counted by the caller)."""
         while self.waiting:
             turn = self.waiting.popleft()
             if not turn.done():
-                turn.set_result(None)  # the place passes on: `running` stays the same
-                self._full_since_finish = now
-                break
-        else:
-            self.running -= 1
-            self._full_since_finish = None
-        self._turn_away_late(now)
+                turn.set_result(None)
+                return True
+        return False
 
     def _turn_away_late(self, now: float) -> None:
         """503 now for each waiting turn that, at the measured pace, would not start before its deadline.

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -142,7 +143,7 @@ class Server:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
-        self.home, self.url = home, f"http://127.0.0.1:{self.port}"
+        self.home, self.url, self.workers = home, f"http://127.0.0.1:{self.port}", workers
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CHAT_MODEL")}
         env |= {"TUTOR_HOME": str(home), "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "test"}
         env |= {"LLM_MAX_RETRIES": "0"} | ({"CHAT_MODEL": chat_model} if chat_model else {}) | UNLIMITED
@@ -158,13 +159,23 @@ class Server:
     async def wait_ready(self, limit: float = 300) -> float:
         started = time.monotonic()
         await wait_healthy(self.url, "/health", self.proc, "server", self.log.name, limit)
-        await asyncio.sleep(1)  # with several workers, the others finish starting
+        await self._every_worker_answers(started + limit)
         tree = psutil.Process(self.proc.pid).children(recursive=True)
         self.pythons = [p for p in tree if "postgres" not in p.name() and p.name() != "uv"]
         data_dir = str(self.home / "postgres")  # the postmaster's -D (pg_ctl daemonizes it)
         pgs = [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres"]
         self.postmaster = next(p for p in pgs if data_dir in " ".join(p.info["cmdline"] or ()))
         return time.monotonic() - started
+
+    async def _every_worker_answers(self, deadline: float) -> None:
+        """Wait until each worker has answered `/health` (workers start, and listen, one by one)."""
+        answered: set[int] = set()
+        while len(answered) < self.workers:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only workers {sorted(answered)} answered")
+            async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:  # a fresh connection
+                answered.add((await client.get("/health")).json()["worker_pid"])
+            await asyncio.sleep(0.05)
 
     def cpu(self) -> tuple[float, float]:
         """CPU seconds used so far by the server, and by the Postgres processes now alive."""
@@ -268,6 +279,8 @@ async def stream_level(
     each streaming back to back for `steady` seconds, their starts spread over one stream's length,
     so `level` streams are always running but arrive at different moments."""
     peak, results, errors, no_tokens = [server.rss()], [], [], 0
+    arrived: dict[int, float] = {}  # stream number → when its answer call reached the fake
+    pre_model_cpu: list[dict[str, float]] = []  # per burst round, see `until_all_called`
 
     async def sample() -> None:
         while True:
@@ -301,12 +314,16 @@ async def stream_level(
             await asyncio.gather(*(client_loop(i * stream_s / level) for i in range(level)))
         else:
             for _ in range(rounds):
-                batch = [one_stream(client, next(ids)) for _ in range(level)]
+                numbers = [next(ids) for _ in range(level)]
+                watcher = asyncio.create_task(until_all_called(server, numbers, arrivals, arrived))
+                batch = [one_stream(client, n) for n in numbers]
                 for r in await asyncio.gather(*batch, return_exceptions=True):
                     keep(r)
+                if watcher.done():
+                    pre_model_cpu.append(watcher.result())
+                watcher.cancel()  # a declined turn never calls the model: no figure for this round
     sampler.cancel()
     cpu_ms = cpu_per(cpu, server.cpu(), len(results))
-    arrived = {}
     with contextlib.suppress(queue.Empty):
         while item := arrivals.get(timeout=0.5):
             arrived[item[0]] = item[1]
@@ -320,7 +337,35 @@ async def stream_level(
     out = {"streams": len(results), "error_count": len(errors), "errors": errors[:5], "tokens_min": tokens}
     out["declined"] = no_tokens  # not in the figures; their CPU is billed to the answered streams
     out |= {"cpu_ms_per_stream": cpu_ms, "peak_server_rss_mib": max(peak)}
+    if pre_model_cpu:
+        out["pre_model_cpu_ms_per_turn"] = {
+            key: round(statistics.median(r[key] for r in pre_model_cpu), 1) for key in pre_model_cpu[0]
+        }
     return out | {f"{name}_ms": stats(values) for name, values in timings.items()}
+
+
+async def until_all_called(
+    server: Server, numbers: list[int], arrivals: Any, arrived: dict[int, float]
+) -> dict[str, float]:
+    """CPU per turn from now until the answer calls of all `numbers` reached the fake model.
+
+    For a burst: what the server and Postgres (and this client) spent, per turn, before the last
+    turn's answer was asked for. With a first token later than that (`--first-token-s`) no token is
+    relayed meanwhile and it is the pre-model cost alone; otherwise early streams' tokens are in it.
+    Polls the fake's arrival queue every 5 ms, recording into `arrived`.
+    """
+    server_cpu, client_cpu, waiting = server.cpu(), time.process_time(), set(numbers)
+    while waiting:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                number, at = arrivals.get_nowait()
+                arrived[number] = at
+                waiting.discard(number)
+        if waiting:
+            await asyncio.sleep(0.005)
+    per_turn = cpu_per(server_cpu, server.cpu(), len(numbers))
+    client = (time.process_time() - client_cpu) * 1000 / len(numbers)
+    return {"server": per_turn["server"], "postgres": per_turn["postgres"], "client": round(client, 1)}
 
 
 async def chat_rps(server: Server, seconds: float, concurrency: int, ids: Iterator[int]) -> dict:
@@ -441,6 +486,7 @@ async def run(args: argparse.Namespace, base_url: str, streaming: Any, arrivals:
     result: dict[str, Any] = {"machine": machine(), "date": date, "command": command, "levels": {}}
     result["loadavg_start"] = os.getloadavg()
     result["workers"], result["limits"] = args.workers, UNLIMITED
+    result["cores"], result["first_token_s"] = os.cpu_count(), FIRST
     checkout = Path(args.checkout).resolve()
     result["checkout"] = f"{checkout} at {git_head(checkout)}"
     server = Server(home, "openai:gpt-4o-mini", base_url, checkout=checkout)  # first start: builds, ingests
@@ -534,6 +580,7 @@ def report(result: dict[str, Any]) -> str:
             f"{burst['deliberate']}; errors {burst['errors'] or 0}; CPU ms/req {burst['cpu_ms_per_request']}"
         )
     lines += ["", *(f"{k}: {result[k]}" for k in ("memory_idle", "memory_warm", "memory_after_streams"))]
+    lines += pre_model_lines(result)
     if (fifty := result["levels"].get("50")) and (p95 := fifty["ttft_added_ms"]["p95"]) is not None:
         verdict = "met" if p95 <= 300 else "MISSED"
         lines.append(f"Target p95 added TTFT <= 300 ms at 50 streams (issue 15: on 2 workers): {verdict}")
@@ -546,6 +593,31 @@ def report(result: dict[str, Any]) -> str:
 
 # Issue 15's targets: our server's CPU per streamed answer over the bare stack's, by streams at once.
 RATIO_TARGETS = {"1": 1.15, "10": 0.7}
+
+
+def pre_model_lines(result: dict[str, Any]) -> list[str]:
+    """Each burst level's CPU before its last answer call, and the p95 it implies on this machine.
+
+    Turns of a burst share the machine's cores: however they are scheduled, the k-th turn to reach
+    the model waits for at least k turns' pre-model CPU spread over the cores. So the p95 of added
+    time to first token cannot be below ceil(0.95 n) × (server + Postgres CPU per turn) / cores.
+    """
+    lines, cores = [], result.get("cores") or os.cpu_count() or 1
+    for level, r in result["levels"].items():
+        if (cpu := r.get("pre_model_cpu_ms_per_turn")) is None or "steady" in level:
+            continue
+        k = math.ceil(0.95 * int(level))
+        floor = k * (cpu["server"] + cpu["postgres"]) / cores
+        lines.append(
+            f"{level} at once, CPU per turn until the last answer call: server {cpu['server']} + Postgres "
+            f"{cpu['postgres']} ms (client {cpu['client']}); p95 cannot be below {k} x that / {cores} "
+            f"cores = {floor:.0f} ms (measured p95 pre-model {r['pre_model_ms']['p95']} ms)"
+        )
+    return (
+        ["", "Burst floor (first token after {:g} s):".format(result.get("first_token_s", FIRST)), *lines]
+        if lines
+        else []
+    )
 
 
 def baseline_lines(result: dict[str, Any]) -> list[str]:
@@ -628,8 +700,16 @@ def main() -> None:
         help="the checkout whose `tutor serve` is measured (e.g. a `git worktree` of an earlier commit, "
         "for a before/after run on the same machine); the client, fake model and bare stack stay this one's",
     )
+    parser.add_argument(
+        "--first-token-s",
+        type=float,
+        default=0.3,
+        help="when the fake sends an answer's first token (default 0.3 s); later than a burst's "
+        "pre-model work (e.g. 5) isolates its CPU: no tokens are relayed meanwhile",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "api_stream"))
     args = parser.parse_args()
+    globals()["FIRST"] = args.first_token_s  # before the fake starts: it paces with this
     with fake_model() as (base_url, streaming, arrivals):
         result = asyncio.run(run(args, base_url, streaming, arrivals))
     print(text := report(result))

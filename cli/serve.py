@@ -1,4 +1,7 @@
-"""`tutor serve`: the API (LangServe routes, widget stream, threads, profile) under uvicorn."""
+"""`tutor serve`: the API (LangServe routes, widget stream, threads, profile) under uvicorn.
+
+One worker runs in this process; `--workers N` runs N processes under `cli.workers.Supervisor`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from core.settings import get_settings
 
 out = Console(stderr=True)
 KEEP_ALIVE_SECONDS = 65
-WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def serve(
@@ -30,6 +32,8 @@ def serve(
 ) -> None:
     """Serve the tutor over HTTP; indexes the book on start (incremental, so fast when unchanged)."""
     import uvicorn
+
+    from cli.workers import AddressInUse, Supervisor, TutorServer
 
     settings = get_settings()
     embedded_qdrant = settings.vector_store == "qdrant" and not settings.qdrant_url
@@ -49,10 +53,10 @@ def serve(
         out.print(f"  {label:<11} {base}{path}", highlight=False)
     if settings.ingest_on_start:
         out.print("  (answers once the book is indexed: ~30 s on a first start)", highlight=False)
-    from api.logs import LOG_LEVEL_VARIABLE
+    from api.logs import LOG_LEVEL_VARIABLE, configure_logging
 
     os.environ[LOG_LEVEL_VARIABLE] = log_level  # each worker configures its logging from it
-    uvicorn.run(
+    config = uvicorn.Config(
         "api.app:served_app",
         factory=True,
         host=host,
@@ -63,15 +67,22 @@ def serve(
         # Off: uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the app honours only
         # TRUSTED_PROXY_HEADER (api.limits), so a client cannot pick its own address for the limits.
         proxy_headers=False,
-        # With several workers uvicorn's supervisor pings each one and replaces any that does not
-        # answer within this many seconds. A starting worker (imports, model, book check) on a busy
-        # 2-core machine missed the default 5 s and was killed over and over.
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         # uvicorn closes an idle keep-alive connection after 5 s: a client reusing it just then (a
         # reader asking again after a short Retry-After) got a dropped request (8 `ReadError`s in the
         # 200-reader soak). Longer than a load balancer's usual idle timeout (60 s), as they advise.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
+    if workers == 1:
+        TutorServer(config).run()
+        return
+    configure_logging(settings.log_format, log_level)  # the supervisor's lines, as the workers'
+    try:
+        status = Supervisor(config, workers).run()
+    except AddressInUse as exc:
+        out.print(f"[bold red]error:[/] {exc.strerror}: is another server running?", highlight=False)
+        raise typer.Exit(1) from exc
+    if status:
+        raise typer.Exit(status)
 
 
 def start_urls(playground: bool) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import time
 import uuid
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.admission import TurnAdmission
+from api.admission import HostShare, TurnAdmission
 from api.errors import ApiError
 from core.settings import Settings
 from core.stores import threads
@@ -360,3 +361,67 @@ async def test_waiting_turns_that_could_only_time_out_hear_so_once_the_pace_is_k
         with contextlib.suppress(ApiError):
             (await task).release()
     assert admission.running == 0 and not admission.waiting
+
+
+def two_workers_gates(concurrency: int) -> tuple[TurnAdmission, TurnAdmission, Any]:
+    """The gates of two workers of one `tutor serve`, sharing their counts as `cli.workers` sets up."""
+    counts = multiprocessing.get_context("spawn").RawArray("i", 2)
+    gates = (TurnAdmission(concurrency, 100, 30.0, host=HostShare(counts, slot)) for slot in (0, 1))
+    first, second = gates
+    return first, second, counts
+
+
+async def test_a_busy_worker_borrows_the_places_another_leaves_free() -> None:
+    """Keep-alive connections pinned six turns to one worker and none to the other: five start at
+    once (its four and a quarter more), not four; the sixth waits, as the ceiling says."""
+    busy, idle, counts = two_workers_gates(4)
+    places = [await busy.enter() for _ in range(5)]
+    assert busy.running == 5 and list(counts) == [5, 0]
+    sixth = asyncio.create_task(busy.enter())
+    await asyncio.sleep(0)
+    assert len(busy.waiting) == 1  # the ceiling (4 + 1), though the host has room
+    places[0].release()
+    places[0] = await asyncio.wait_for(sixth, 1)  # the freed place goes to the waiting turn
+    assert busy.running == 5 and idle.running == 0
+    for place in places:
+        place.release()
+    assert list(counts) == [0, 0]
+
+
+async def test_borrowing_stops_when_the_host_is_full_and_resumes_as_places_free() -> None:
+    first, second, counts = two_workers_gates(4)
+    theirs = [await second.enter() for _ in range(4)]
+    mine = [await first.enter() for _ in range(4)]  # its own four: always
+    assert list(counts) == [4, 4]
+    borrower = asyncio.create_task(first.enter())
+    await asyncio.sleep(0)
+    assert len(first.waiting) == 1  # 8 running = 2 workers x 4: nothing to borrow
+    theirs.pop().release()  # the other worker frees one; this worker hears of it at its next change
+    assert not borrower.done()
+    mine.pop().release()  # its own place passes to the waiting turn ...
+    mine.append(await asyncio.wait_for(borrower, 1))
+    assert first.running == 4 and second.running == 3
+    late = [asyncio.create_task(first.enter()) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert first.running == 5 and len(first.waiting) == 1  # ... and a newcomer borrows the free one
+    mine.pop().release()
+    for task in late:
+        mine.append(await asyncio.wait_for(task, 1))
+    for place in [*mine, *theirs]:
+        place.release()
+    assert list(counts) == [0, 0] and not first.waiting
+
+
+async def test_a_newcomer_does_not_borrow_past_its_own_queue() -> None:
+    first, _, counts = two_workers_gates(1)
+    running = [await first.enter(), await first.enter()]  # one own, one borrowed (ceiling 2)
+    queued = asyncio.create_task(first.enter())
+    await asyncio.sleep(0)
+    running.pop().release()  # room again: the queued turn takes it, not a newcomer
+    newcomer = asyncio.create_task(first.enter())
+    await asyncio.sleep(0)
+    assert first.running == 2 and len(first.waiting) == 1  # the newcomer queues behind
+    (await asyncio.wait_for(queued, 1)).release()
+    (await asyncio.wait_for(newcomer, 1)).release()
+    running.pop().release()
+    assert list(counts) == [0, 0]
