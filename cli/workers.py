@@ -9,10 +9,10 @@ while the other had free places. Here each worker gets a socket of its own, all 
 address with `SO_REUSEPORT`, and the kernel hashes each new connection to one of them: an even
 spread whatever the workers are doing (the way nginx's `reuseport` balances its workers).
 
-A worker's socket starts listening only once the worker has started (asyncio's `create_server`
-calls `listen`), so no connection waits on a worker still loading its model; a worker that dies
-takes its socket with it, and the kernel hashes new connections over the others until its
-replacement listens. Workers also leave when the supervisor dies (even by `kill -9`), so an orphan
+(Linux only: elsewhere the workers share one socket, see `BALANCED`.) A worker's socket starts
+listening only once the worker has started (asyncio's `create_server` calls `listen`), so no
+connection waits on a worker still loading its model; a worker that dies takes its socket with it,
+and the kernel hashes new connections over the others until its replacement listens. Workers also leave when the supervisor dies (even by `kill -9`), so an orphan
 never keeps serving the port. uvicorn's supervisor also pinged each worker twice a second; this
 one sleeps until a worker exits or a signal arrives. The workers share one small array, each
 worker's count of running turns, so admission can lend a busy worker the places an idle one leaves
@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import MutableSequence
 from multiprocessing.connection import wait
@@ -40,6 +41,11 @@ from uvicorn.config import STARTUP_FAILURE
 
 logger = logging.getLogger(__name__)
 spawn = multiprocessing.get_context("spawn")
+
+# Only Linux (3.9+) spreads connections over the `SO_REUSEPORT` sockets bound to one address; on
+# macOS and the BSDs one of them would get them all. There the workers share one socket, as under
+# uvicorn's supervisor (and admission's borrowing evens out what it can).
+BALANCED = sys.platform.startswith("linux")
 
 # How often the server's housekeeping runs (the Date header, the exit check). uvicorn's 0.1 s tick
 # cost 5.0 ms of CPU a second for two idle workers and their supervisor; 1 s, 2.0. A stop signal
@@ -61,13 +67,23 @@ class AddressInUse(OSError):
     """Something already listens on the address `tutor serve` was asked to use."""
 
 
-def worker_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to (`host`, `port`) with `SO_REUSEPORT`, not yet listening (its worker will)."""
+def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to (`host`, `port`), not yet listening (the worker's server will listen).
+
+    `reuse_port`: with `SO_REUSEPORT`, so each worker can bind one of its own. Raises `AddressInUse`.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUse(exc.errno, f"{host}:{port} is already in use") from exc
+        raise
     return sock
 
 
@@ -77,15 +93,7 @@ def check_address_free(host: str, port: int) -> None:
     Needed because `SO_REUSEPORT` would let the workers join another process's listening group on
     the same port (a forgotten `tutor serve` of the same user) and silently share its traffic.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the workers: TIME_WAIT is fine
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise AddressInUse(exc.errno, f"{host}:{port} is already in use") from exc
-            raise
+    bound_socket(host, port, reuse_port=False).close()
 
 
 def _leave_with_parent() -> None:
@@ -121,16 +129,19 @@ class Supervisor:
         self.stopping = False
         # Turns running in each worker (api.admission.HostShare); a replaced worker's cell restarts at 0.
         self.running_turns = spawn.RawArray("i", count)
+        self.shared: socket.socket | None = None  # the one socket of all workers, where not BALANCED
 
     def _start(self, slot: int) -> BaseProcess:
-        sock = worker_socket(self.config.host, self.config.port)
+        host, port = self.config.host, self.config.port
+        sock = self.shared or bound_socket(host, port, reuse_port=True)
         self.running_turns[slot] = 0
         try:
             args = (self.config, sock, self.running_turns, slot)
             worker = spawn.Process(target=_run_worker, args=args, name=f"tutor-worker-{slot}")
             worker.start()  # the child gets its own copy of the socket
         finally:
-            sock.close()  # ours would keep it open (and hashed to) after the worker died
+            if sock is not self.shared:
+                sock.close()  # ours would keep it open (and hashed to) after the worker died
         return worker
 
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -138,7 +149,10 @@ class Supervisor:
 
     def run(self) -> int:
         """Supervise until stopped; the exit status for `tutor serve`."""
-        check_address_free(self.config.host, self.config.port)
+        if BALANCED:
+            check_address_free(self.config.host, self.config.port)
+        else:
+            self.shared = bound_socket(self.config.host, self.config.port, reuse_port=False)
         wake_read, wake_write = socket.socketpair()
         wake_read.setblocking(False)
         wake_write.setblocking(False)
@@ -169,6 +183,8 @@ class Supervisor:
                 signal.signal(sig, handler)
             wake_read.close()
             wake_write.close()
+            if self.shared is not None:
+                self.shared.close()
         return status
 
     def _stop_all(self) -> None:

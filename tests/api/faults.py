@@ -63,8 +63,10 @@ def free_port() -> int:
 class TutorProcess:
     """`tutor serve` in a subprocess of its own session (so `kill -9` takes it alone)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
-        self.env, self.log_path = env, log_path
+    def __init__(
+        self, env: dict[str, str], log_path: Path, port: int | None = None, workers: int = 1
+    ) -> None:
+        self.env, self.log_path, self.workers = env, log_path, workers
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -72,6 +74,7 @@ class TutorProcess:
     def start(self, timeout: float = 120) -> TutorProcess:
         tutor = str(Path(sys.executable).parent / "tutor")
         command = [tutor, "serve", "--port", str(self.port), "--log-level", "warning"]
+        command += ["--workers", str(self.workers)] if self.workers > 1 else []
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, env={**os.environ, **self.env}, stdout=log, stderr=log, start_new_session=True

@@ -27,8 +27,10 @@ import pytest
 
 from core.embeddings.local import LocalMiniLMEmbeddings
 from tests.api.conftest import SECRET
-from tests.api.faults import free_port
+from tests.api.faults import TutorProcess, free_port
+from tests.api.test_limits import slow_answers
 from tests.conftest import BOOK
+from tests.fakes import FakeOpenAI
 
 TUTOR = str(Path(sys.executable).parent / "tutor")
 PAGES = ["01-module-1-ros2"]  # part of the book: quick to index
@@ -96,6 +98,16 @@ def two_workers(
         log.close()
 
 
+def listening_sockets(server: psutil.Process, port: int) -> set[str]:
+    """The distinct sockets (by inode) the workers listen on at `port`."""
+    found = set()
+    for pid in worker_pids(server):
+        for conn in psutil.Process(pid).net_connections():
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
+                found.add(os.readlink(f"/proc/{pid}/fd/{conn.fd}"))  # socket:[inode]
+    return found
+
+
 def answered_by(url: str, workers: set[int], limit: float = 120) -> set[int]:
     """Ask `/health` on fresh connections until each of `workers` has answered (or `limit` passes)."""
     answered: set[int] = set()
@@ -114,6 +126,7 @@ def test_two_workers_share_one_embedded_postgres(two_workers: tuple[str, psutil.
     assert len(workers) == 2
     # A fresh connection each time: the kernel spreads new connections over the workers.
     assert answered_by(url, workers) == workers
+    assert len(listening_sockets(server, int(url.rsplit(":", 1)[1]))) == 2  # a socket each
     with httpx.Client(base_url=url, timeout=60) as client:
         for _ in range(4):
             question = {"message": "What does a ROS 2 topic do?"}
@@ -151,6 +164,84 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(two_workers: tuple[s
     replacement = worker_pids(server) - {survivor}
     assert len(replacement) == 1 and victim not in replacement
     assert answered_by(url, worker_pids(server)) == {survivor, *replacement}
+
+
+async def test_a_worker_holding_more_turns_borrows_the_idle_workers_places(
+    tmp_path: Path, embeddings: LocalMiniLMEmbeddings
+) -> None:
+    """TURN_CONCURRENCY=1 on two workers, three keep-alive connections pinned to one worker, three
+    slow answers at once: two start together (its own place and one borrowed from the idle worker,
+    the ceiling), the third when one ends. Without borrowing the second waited a whole answer."""
+    with FakeOpenAI() as fake:
+        fake.responder = slow_answers(3.0)
+        env = _env(tmp_path, embeddings, VECTOR_STORE="pgvector", TURN_CONCURRENCY="1")
+        env |= {"CHAT_MODEL": "openai:gpt-4o-mini", "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "t"}
+        env |= {"ANONYMOUS_TURN_LIMIT": "0", "CONCURRENT_TURNS_PER_ANONYMOUS_CLIENT": "0"}
+        server = TutorProcess(env, tmp_path / "serve.log", workers=2)
+        server.start()
+        try:
+            await _three_on_one_worker(server.url, fake)
+        finally:
+            server.stop()
+
+
+async def _three_on_one_worker(url: str, fake: FakeOpenAI) -> None:
+    by_worker: dict[int, list[httpx.AsyncClient]] = {}
+    one = httpx.Limits(max_connections=1)
+    try:
+        while max((len(v) for v in by_worker.values()), default=0) < 3:  # one connection per client
+            client = httpx.AsyncClient(base_url=url, timeout=60, limits=one)
+            pid = (await client.get("/health")).json()["worker_pid"]
+            by_worker.setdefault(pid, []).append(client)
+        pinned = max(by_worker.values(), key=len)[:3]
+
+        async def ask(client: httpx.AsyncClient, n: int) -> str:
+            question = {"message": f"What does a ROS 2 topic do? ({n})", "mode": "ask"}
+            async with client.stream("POST", "/chat/stream", json=question) as response:
+                assert response.status_code == 200
+                return "".join([part async for part in response.aiter_text()])
+
+        sent = time.monotonic()
+        bodies = await asyncio.gather(*(ask(client, n) for n, client in enumerate(pinned)))
+        assert all("event: done" in body for body in bodies)
+    finally:
+        for clients in by_worker.values():
+            for client in clients:
+                await client.aclose()
+    answers = sorted(
+        r.started_at - sent for r in fake.requests if "patient tutor for a textbook" in r.system_prompt
+    )
+    assert len(answers) == 3
+    assert answers[1] < 2.0, answers  # borrowed: started with the first, not after its 3 s answer
+    assert answers[2] > answers[0] + 2.5, answers  # the ceiling: the third waited for a place
+
+
+def test_where_the_kernel_does_not_balance_the_workers_share_one_socket(
+    tmp_path: Path, embeddings: LocalMiniLMEmbeddings
+) -> None:
+    """macOS and the BSDs give every connection to one `SO_REUSEPORT` socket (`cli.workers.BALANCED`
+    is False there): the workers then share one listening socket, and both serve."""
+    port = free_port()
+    env = _env(tmp_path, embeddings, VECTOR_STORE="pgvector")
+    start = "import sys, cli.workers as w; w.BALANCED = False; from cli.main import main; sys.exit(main())"
+    command = [sys.executable, "-c", start, "serve", "--workers", "2", "--port", str(port)]
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, log_path)
+        server = psutil.Process(process.pid)
+        deadline = time.monotonic() + 120
+        while len(worker_pids(server)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert answered_by(url, worker_pids(server)) == worker_pids(server)
+        assert len(listening_sockets(server, port)) == 1  # one socket, in both workers
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def test_a_port_in_use_is_refused(tmp_path: Path, embeddings: LocalMiniLMEmbeddings) -> None:
