@@ -217,6 +217,8 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
         await turn.discard_if_empty()
         yield _event("error", {"code": exc.code, "message": exc.message})
     except Exception as exc:
+        if delta := pacer.take(clock()):  # what the model said before it failed, as when unpaced
+            yield _event("token", {"delta": delta})
         if (failure := model_failure(exc)) is not None:
             log.warning("chat model failed mid-stream: %s", type(exc).__name__)
             yield _event("error", {"code": failure.code, "message": failure.message})
