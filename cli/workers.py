@@ -12,11 +12,11 @@ spread whatever the workers are doing (the way nginx's `reuseport` balances its 
 (Linux only: elsewhere the workers share one socket, see `BALANCED`.) A worker's socket starts
 listening only once the worker has started (asyncio's `create_server` calls `listen`), so no
 connection waits on a worker still loading its model; a worker that dies takes its socket with it,
-and the kernel hashes new connections over the others until its replacement listens. Workers also leave when the supervisor dies (even by `kill -9`), so an orphan
-never keeps serving the port. uvicorn's supervisor also pinged each worker twice a second; this
-one sleeps until a worker exits or a signal arrives. The workers share one small array, each
-worker's count of running turns, so admission can lend a busy worker the places an idle one leaves
-free (`api.admission.HostShare`).
+and the kernel hashes new connections over the others until its replacement listens. Workers also
+leave when the supervisor dies (even by `kill -9`), so an orphan never keeps serving the port.
+uvicorn's supervisor also pinged each worker twice a second; this one sleeps until a worker exits
+or a signal arrives. The workers share one small array, each worker's count of running turns, so
+admission can lend a busy worker the places an idle one leaves free (`api.admission.HostShare`).
 """
 
 from __future__ import annotations
