@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_healthy(
+    url: str, process: subprocess.Popen[Any], log: Callable[[], str], timeout: float = 120
+) -> None:
+    """Until `url`/health answers 200; fails with `log()` if `process` exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {log()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not become healthy: {log()}")
+
+
 class TutorProcess:
     """`tutor serve` in a subprocess of its own session (so `kill -9` takes it alone)."""
 
@@ -79,15 +95,8 @@ class TutorProcess:
             self.process = subprocess.Popen(
                 command, env={**os.environ, **self.env}, stdout=log, stderr=log, start_new_session=True
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"tutor serve exited: {self.log_path.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.2)
-        raise AssertionError(f"tutor serve did not become healthy: {self.log_path.read_text()[-3000:]}")
+        wait_healthy(self.url, self.process, lambda: self.log_path.read_text()[-3000:], timeout)
+        return self
 
     def kill(self) -> None:
         """`kill -9`: no clean-up of any kind runs."""

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from core.embeddings.local import LocalMiniLMEmbeddings
 from tests.api.conftest import SECRET
+from tests.api.faults import wait_healthy
 from tests.conftest import BOOK
 
 PAGES = ["01-module-1-ros2"]  # a part of the book is enough, and quick to index twice
@@ -54,7 +54,7 @@ def servers(pg_url: str, tmp_path: Path, embeddings: LocalMiniLMEmbeddings) -> I
         urls.append(f"http://127.0.0.1:{port}")
     try:
         for url, process in zip(urls, processes, strict=True):
-            _wait_healthy(url, process)
+            wait_healthy(url, process, process.stderr.read if process.stderr else str)
         yield urls
     finally:
         for process in processes:
@@ -64,20 +64,6 @@ def servers(pg_url: str, tmp_path: Path, embeddings: LocalMiniLMEmbeddings) -> I
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read() if process.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{url} did not become healthy")
 
 
 async def test_two_processes_continue_one_conversation(servers: list[str]) -> None:

@@ -27,7 +27,7 @@ import pytest
 
 from core.embeddings.local import LocalMiniLMEmbeddings
 from tests.api.conftest import SECRET
-from tests.api.faults import TutorProcess, free_port
+from tests.api.faults import TutorProcess, free_port, wait_healthy
 from tests.api.test_limits import slow_answers
 from tests.conftest import BOOK
 from tests.fakes import FakeOpenAI
@@ -56,19 +56,6 @@ def worker_pids(server: psutil.Process) -> set[int]:
     return {c.pid for c in server.children() if "multiprocessing-fork" in " ".join(c.cmdline())}
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, limit: float = 180) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"no healthy worker: {log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def two_workers(
     tmp_path_factory: pytest.TempPathFactory, embeddings: LocalMiniLMEmbeddings
@@ -82,7 +69,7 @@ def two_workers(
     process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process, log_path)
+        wait_healthy(url, process, log_path.read_text, 180)
         server = psutil.Process(process.pid)
         deadline = time.monotonic() + 120  # the second worker may still be checking the book
         while len(worker_pids(server)) < 2 and time.monotonic() < deadline:
@@ -230,7 +217,7 @@ def test_where_the_kernel_does_not_balance_the_workers_share_one_socket(
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process, log_path)
+        wait_healthy(url, process, log_path.read_text, 180)
         server = psutil.Process(process.pid)
         deadline = time.monotonic() + 120
         while len(worker_pids(server)) < 2 and time.monotonic() < deadline:
