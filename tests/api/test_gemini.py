@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 
 from core.embeddings.local import LocalMiniLMEmbeddings
+from tests.api.faults import wait_healthy
 from tests.api.sse import collect
-from tests.api.test_processes import _free_port, _wait_healthy
+from tests.api.test_processes import _free_port
 from tests.conftest import BOOK, ROOT
 from tests.fakes import Disconnect, Error, Hang
 from tests.fakes.fixtures import make_gemini_chat_model
@@ -161,7 +162,7 @@ def test_tutor_serve_on_the_standalone_fake_gemini(
         server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_healthy(url, server)
+            wait_healthy(url, server, server.stderr.read if server.stderr else str)
             with httpx.stream("POST", f"{url}/chat/stream", json=QUESTION, timeout=30) as response:
                 lines = list(response.iter_lines())
             names = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
