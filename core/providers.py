@@ -20,6 +20,7 @@ from core.settings import Settings
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 GOOGLE = "google_genai:"
+OPENAI = "openai:"
 # Finish reasons meaning "the answer was withheld": Gemini's (and its prompt block reasons), and
 # `content_filter` of OpenAI-compatible services (Azure OpenAI's filters).
 BLOCKED_REASONS = frozenset(
@@ -111,8 +112,14 @@ def make_chat_model(settings: Settings, **client_options: Any) -> BaseChatModel 
     from langchain.chat_models import init_chat_model
 
     extra: dict[str, Any] = {"max_retries": settings.llm_max_retries, "callbacks": [BlockedAnswerCheck()]}
-    if settings.chat_model.startswith("openai:") and settings.openai_base_url:
-        extra["base_url"] = settings.openai_base_url
+    if settings.chat_model.startswith(OPENAI):
+        from core.chat_models import TutorChatOpenAI
+
+        if settings.openai_base_url:
+            extra["base_url"] = settings.openai_base_url
+        model = settings.chat_model.removeprefix(OPENAI)
+        options = {"stall_timeout": settings.llm_stall_timeout, **extra, **client_options}
+        return TutorChatOpenAI(model=model, timeout=settings.llm_timeout, **options)
     if settings.chat_model.startswith(GOOGLE):
         extra["max_retries"] = settings.llm_max_retries + 1
         extra["base_url"] = settings.google_base_url

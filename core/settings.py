@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds before a model call is abandoned.")
     llm_max_retries: int = Field(default=3, ge=0, description="Retries (with backoff) on 429/5xx/timeouts.")
+    llm_stall_timeout: float = Field(
+        default=120.0,
+        ge=0,
+        description="Seconds an `openai:` model's streamed reply may go without content (keep-alives do not "
+        "count) before it is abandoned as a model timeout; 0 turns the guard off.",
+    )
     relevance_floor: float = Field(
         default=0.3,
         description="Cosine similarity the best passage must reach, else the tutor says the book does not "

@@ -38,7 +38,7 @@ from tests.api.conftest import SECRET, Api, Servers
 from tests.api.faults import StoppablePostgres, TutorProcess, free_port
 from tests.api.sse import collect, read_events
 from tests.conftest import BOOK
-from tests.fakes import Disconnect, Error, FakeOpenAI, Hang, Text
+from tests.fakes import Disconnect, Error, FakeOpenAI, Hang, Stall, Text
 from tests.fakes.fixtures import make_chat_model
 from tests.graphs.conftest import tutor_responder
 
@@ -126,6 +126,38 @@ async def test_a_hanging_model_is_cut_off_by_llm_timeout(
     assert events[-1].name == "error" and events[-1].data["code"] == "model_unavailable"
     assert time.monotonic() - started < 4
     fake_openai.problems.clear()  # the fake notes the client hanging up on the hung replies
+
+
+async def test_a_stream_that_only_keeps_alive_is_cut_off_by_the_stall_timeout(
+    make_api: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep-alive comments but no content: the read timeout never fires, `LLM_STALL_TIMEOUT` does."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    answer = tutor_responder(answer=ANSWER)
+    stall = Stall(after_tokens=3, seconds=20, every=0.05)
+    fake_openai.responder = lambda r: stall if "patient tutor" in r.system_prompt else answer(r)
+    configured = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        chat_model="openai:gpt-4o-mini",
+        openai_base_url=fake_openai.base_url,
+        llm_timeout=10.0,
+        llm_stall_timeout=1.0,
+        llm_max_retries=0,
+    )
+    api = await make_api(chat_model_from_settings(configured), thread_busy_wait=0)
+    thread = str(uuid.uuid4())
+    client = api.client(headers={"X-Thread-Id": thread})
+    started = time.monotonic()
+    response, events = await collect(client, "/chat/stream", json=QUESTION)
+    assert response.status_code == 200 and time.monotonic() - started < 6
+    assert streamed_text(events).split() == ["this", "answer", "stalls"]  # what came, then the error
+    assert events[-1].name == "error" and events[-1].data["code"] == "model_unavailable"
+    assert answer_calls(fake_openai)[-1].wait_done(5)  # the model's connection is closed
+    fake_openai.responder = answer  # the thread is free, with no half turn in it
+    again = await client.post("/chat", json=QUESTION)
+    assert again.status_code == 200, again.text
+    assert len((await client.get(f"/threads/{thread}")).json()["messages"]) == 2
+    fake_openai.problems.clear()
 
 
 # --- the vector store --------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from tests.fakes.embeddings import DEFAULT_DIMENSIONS, fake_embedding
 from tests.fakes.openai_server import CapturedRequest, FakeOpenAI
-from tests.fakes.replies import Disconnect, Error, Hang, Json, Reply, Text, ToolCall, tokenize
+from tests.fakes.replies import Disconnect, Error, Hang, Json, Reply, Stall, Text, ToolCall, tokenize
 
 __all__ = [
     "DEFAULT_DIMENSIONS",
@@ -13,6 +13,7 @@ __all__ = [
     "Hang",
     "Json",
     "Reply",
+    "Stall",
     "Text",
     "ToolCall",
     "fake_embedding",

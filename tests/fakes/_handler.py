@@ -26,6 +26,7 @@ from tests.fakes.replies import (
     Error,
     Hang,
     Reply,
+    Stall,
     chunk_body,
     completion_body,
     content_deltas,
@@ -134,6 +135,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._stream(record, cut, cut_after=reply.after_tokens)
             else:
                 self._drop(record)
+        elif isinstance(reply, Stall):
+            if streaming:
+                self._stream(record, Completion(reply.content, [], 0.0, 0.0), stall=reply)
+            else:
+                self._serve_failure(record, Hang(reply.seconds))
         else:
             completion = plan_completion(reply, record.body, f"call_{uuid.uuid4().hex[:24]}")
             if streaming:
@@ -157,7 +163,13 @@ class Handler(BaseHTTPRequestHandler):
         elif self._wait(record, reply.seconds):
             self._drop(record)
 
-    def _stream(self, record: CapturedRequest, completion: Completion, cut_after: int | None = None) -> None:
+    def _stream(
+        self,
+        record: CapturedRequest,
+        completion: Completion,
+        cut_after: int | None = None,
+        stall: Stall | None = None,
+    ) -> None:
         """SSE: role chunk, one chunk per token, finish chunk, optional usage chunk, `[DONE]`."""
         cid, body = record.completion_id, record.body
         record.status = 200
@@ -177,6 +189,9 @@ class Handler(BaseHTTPRequestHandler):
             if index == cut_after:
                 self._drop(record)
                 return
+            if stall is not None and index == stall.after_tokens:
+                self._keep_alive(record, stall)
+                return
             if not self._event(record, chunk_body(cid, body, delta)):
                 return
         if cut_after is not None:
@@ -188,6 +203,14 @@ class Handler(BaseHTTPRequestHandler):
         if wants_usage and not self._event(record, usage_chunk(cid, body, completion)):
             return
         record.completed = self._write(record, _chunk(b"data: [DONE]\n\n") + _chunk(b""))
+
+    def _keep_alive(self, record: CapturedRequest, stall: Stall) -> None:
+        """SSE comments only, for `stall.seconds`, then drop the connection."""
+        deadline = time.monotonic() + stall.seconds
+        while time.monotonic() < deadline:
+            if not (self._wait(record, stall.every) and self._write(record, _chunk(b": keepalive\n\n"))):
+                return
+        self._drop(record)
 
     # --- wire helpers --------------------------------------------------------------------------
 

@@ -100,7 +100,19 @@ class Blocked:
     content: str = ""
 
 
-Reply = Text | Json | ToolCall | Error | Hang | Disconnect | Blocked
+@dataclass(frozen=True)
+class Stall:
+    """Stream `after_tokens` tokens of `content`, then only SSE keep-alive comments, one every
+    `every` seconds, for `seconds`, then drop: a reply alive at the TCP and HTTP level (the read
+    timeout never fires) that sends no content. Not streaming: no response for `seconds`, as `Hang`."""
+
+    after_tokens: int = 0
+    seconds: float = 30.0
+    every: float = 0.1
+    content: str = "this answer stalls before it is finished"
+
+
+Reply = Text | Json | ToolCall | Error | Hang | Disconnect | Blocked | Stall
 
 
 def tokenize(text: str) -> list[str]:

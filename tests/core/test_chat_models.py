@@ -1,0 +1,110 @@
+"""The stall guard of streamed replies (core.chat_models): unit rules, then the real client and the fake."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from langchain_openai import ChatOpenAI
+
+from core.chat_models import ModelStalled, TutorChatOpenAI, guard_stalls
+from core.providers import make_chat_model
+from core.settings import Settings
+from tests.fakes import FakeOpenAI, Stall, Text
+
+
+async def paced(gaps: list[float], closed: list[bool] | None = None) -> AsyncIterator[int]:
+    """Yield 0, 1, ... each after its gap; note in `closed` when the generator is finalized."""
+    try:
+        for n, gap in enumerate(gaps):
+            await asyncio.sleep(gap)
+            yield n
+    finally:
+        if closed is not None:
+            closed.append(True)
+
+
+async def test_only_a_wait_longer_than_the_timeout_is_a_stall() -> None:
+    # Eight waits of 0.05 s: longer than the 0.2 s timeout in total, each far below it.
+    assert [n async for n in guard_stalls(paced([0.05] * 8), 0.2)] == list(range(8))
+
+    closed: list[bool] = []
+    got: list[int] = []
+    started = time.monotonic()
+    with pytest.raises(ModelStalled) as stalled:
+        async for n in guard_stalls(paced([0.0, 0.0, 5.0], closed), 0.2):
+            got.append(n)
+    assert got == [0, 1] and stalled.value.chunks == 2 and closed == [True]
+    assert 0.2 <= time.monotonic() - started < 1.5  # the deadline, not the source's 5 s
+    assert isinstance(stalled.value, TimeoutError)  # reported as any model timeout
+
+
+async def test_the_consumers_own_time_does_not_count() -> None:
+    got = []
+    async for n in guard_stalls(paced([0.0] * 3), 0.1):
+        await asyncio.sleep(0.25)  # the consumer is slow, the source is not
+        got.append(n)
+    assert got == [0, 1, 2]
+
+
+async def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
+    async def consume() -> list[int]:
+        return [n async for n in guard_stalls(paced([0.0, 10.0]), 5.0)]
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_no_timeout_is_no_guard() -> None:
+    assert [n async for n in guard_stalls(paced([0.0, 0.3]), 0)] == [0, 1]
+    assert [n async for n in guard_stalls(paced([0.0, 0.3]), None)] == [0, 1]
+
+
+def openai_settings(fake: FakeOpenAI, **overrides: Any) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        chat_model="openai:gpt-4o-mini",
+        openai_base_url=fake.base_url,
+        llm_max_retries=0,
+        **overrides,
+    )
+
+
+async def test_the_same_chunks_in_the_same_order_as_the_library(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    model = make_chat_model(openai_settings(fake_openai))
+    assert isinstance(model, TutorChatOpenAI)
+    assert model.stream_chunk_timeout is None and model.stall_timeout == 120.0  # no per-chunk wait_for
+    library = ChatOpenAI(model="gpt-4o-mini", base_url=fake_openai.base_url, max_retries=0)
+    assert library.stream_chunk_timeout  # what the guard replaces: on by default
+    answer = "Topics carry messages between nodes [1], and services answer requests [2]."
+    streamed = []
+    for chat in (model, library):
+        fake_openai.script(Text(answer, token_delay=0.001))
+        streamed.append([(c.content, c.id is not None) async for c in chat.astream("What is a topic?")])
+    assert streamed[0] == streamed[1] and "".join(c for c, _ in streamed[0]) == answer
+
+
+async def test_a_reply_that_only_keeps_alive_is_abandoned_at_the_stall_timeout(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    model = make_chat_model(openai_settings(fake_openai, llm_timeout=3, llm_stall_timeout=0.5))
+    fake_openai.script(Stall(after_tokens=2, seconds=8, every=0.05))
+    texts: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(ModelStalled):
+        async for chunk in model.astream("What is a topic?"):  # type: ignore[union-attr]
+            texts.append(str(chunk.content))
+    # Keep-alives every 0.05 s: the 3 s read timeout never fires (the stall lasts 8 s); the guard
+    # does, at 0.5 s.
+    assert time.monotonic() - started < 2.5 and "".join(texts).split() == ["this", "answer"]
+    assert fake_openai.requests[-1].wait_done(5) and fake_openai.requests[-1].client_disconnected
