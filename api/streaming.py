@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final
 
 from langgraph.types import StreamMode
 
@@ -29,7 +29,6 @@ from chains.answer import ANSWER_TAG
 from chains.protect import put_back
 from graphs.answer_stream import answer_delta
 
-T = TypeVar("T")
 # What a turn is streamed with: node updates, the answering model's tokens, and the answer deltas
 # of nodes that have their answer at once (graphs.answer_stream).
 STREAM_MODES: Final[list[StreamMode]] = ["updates", "messages", "custom"]
@@ -132,48 +131,84 @@ class TokenPacer:
         return self.sent_at + self.interval
 
 
-class TaskStream(Generic[T]):
-    """Drives an async iterator (a graph run) in a task of its own, so `aclose` can stop it.
+class TurnRun:
+    """A graph run driven in a task of its own, its answer text picked out and paced there.
 
-    Why: when a client disconnects, sse-starlette tears the response down with an anyio cancel
-    scope, and anyio's repeated cancellation was seen to interrupt LangGraph's own clean-up, leaving
-    the running node — and its model call — going. So the route stops the run from sse-starlette's
-    disconnect hook, before that teardown: cancelling this task and awaiting it lets LangGraph cancel
-    the node properly (tests/api/test_stream.py checks the model connection is closed).
+    Why a task: when a client disconnects, sse-starlette tears the response down with an anyio
+    cancel scope, and anyio's repeated cancellation was seen to interrupt LangGraph's own clean-up,
+    leaving the running node — and its model call — going. So the route stops the run from
+    sse-starlette's disconnect hook, before that teardown: cancelling this task and awaiting it
+    lets LangGraph cancel the node properly (tests/api/test_stream.py checks the model connection
+    is closed).
+
+    Why pace in that task: the run yields an item per model token (~50 a second per stream), and
+    handing each over to the response's task cost a task switch per token. Here the text of each
+    item is picked (`TokenSelector`) and held (`TokenPacer`); only what is due is handed over: at
+    most one `("token", text)` per interval (a timer sends held text when the model pauses), and
+    the run's other items as `("item", (mode, chunk))`, held text first. Text handed over while the
+    response is still sending the previous event joins the waiting `token` entry: a busy response
+    sends fewer, larger events.
     """
 
-    def __init__(self, source: AsyncIterator[T]) -> None:
-        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self.task = asyncio.create_task(self._pump(source))
+    def __init__(self, source: AsyncIterator[Any], interval: float) -> None:
+        self.tokens, self.pacer = TokenSelector(), TokenPacer(interval)
+        self.pending: deque[tuple[str, Any]] = deque()
+        self.ready = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
         self.alarm: asyncio.TimerHandle | None = None
+        self.task = asyncio.create_task(self._pump(source))
 
-    async def _pump(self, source: AsyncIterator[T]) -> None:
+    async def _pump(self, source: AsyncIterator[Any]) -> None:
         try:
-            async for item in source:
-                await self.queue.put(("item", item))
-            await self.queue.put(("end", None))
+            async for mode, chunk in source:
+                if mode in ("messages", "custom"):  # a model's tokens, or a whole answer's sentences
+                    self._hold(self.tokens.text(mode, chunk))
+                else:  # a node finished: what it held back goes out before its update
+                    self._flush(self.tokens.drain())
+                    self._put("item", (mode, chunk))
+            self._flush()
+            self._put("end", None)
         except Exception as exc:  # handed to the consumer; cancellation just ends the task
-            await self.queue.put(("error", exc))
+            self._flush()  # what the model said before it failed, as when unpaced
+            self._put("error", exc)
 
-    def wake_at(self, when: float) -> None:
-        """Have `items` yield `None` at loop time `when`, unless a wake-up is already set."""
-        if self.alarm is None:
-            self.alarm = asyncio.get_running_loop().call_at(when, self.queue.put_nowait, ("wake", None))
+    def _hold(self, text: str) -> None:
+        if delta := self.pacer.add(text, self.loop.time()):
+            self._put("token", delta)
+        elif self.pacer.held and self.alarm is None:
+            self.alarm = self.loop.call_at(self.pacer.due_at, self._on_alarm)
 
-    async def items(self) -> AsyncIterator[T | None]:
-        """The source's items as they arrive (`None`: a wake-up), re-raising its error."""
+    def _on_alarm(self) -> None:
+        self.alarm = None
+        self._flush()
+
+    def _flush(self, later: str = "") -> None:
+        """Hand over the held text, then `later` (text held back elsewhere), as one `token`."""
+        if text := self.pacer.take(self.loop.time()) + later:
+            self._put("token", text)
+
+    def _put(self, kind: str, value: Any) -> None:
+        if kind == "token" and self.pending and self.pending[-1][0] == "token":
+            self.pending[-1] = ("token", self.pending[-1][1] + value)
+        else:
+            self.pending.append((kind, value))
+        self.ready.set()
+
+    async def items(self) -> AsyncIterator[tuple[str, Any]]:
+        """`("token", text)` and `("item", (mode, chunk))` as they are due, re-raising the run's error."""
         while True:
-            kind, value = await self.queue.get()
+            while not self.pending:
+                self.ready.clear()
+                await self.ready.wait()
+            kind, value = self.pending.popleft()
             if kind == "end":
                 return
             if kind == "error":
                 raise value
-            if kind == "wake":
-                self.alarm = None
-            yield value
+            yield kind, value
 
     async def aclose(self) -> None:
-        """Stop the task pumping the source."""
+        """Stop the task driving the run."""
         if self.alarm is not None:
             self.alarm.cancel()
         self.task.cancel()

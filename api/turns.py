@@ -11,7 +11,6 @@ thread behind (`Turn.discard_if_empty`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -30,7 +29,7 @@ from api.admission import Place, admission_of
 from api.deps import AppContext
 from api.errors import REFUSAL_STATUS, ApiError, dependency_unavailable, model_failure
 from api.limits import TurnSlot, admit_turn, client_address
-from api.streaming import STREAM_MODES, TaskStream, TokenPacer, TokenSelector
+from api.streaming import STREAM_MODES, TurnRun
 from api.thread_access import ThreadLease, check_thread_id, claim_thread, discard_unused_thread, new_thread_id
 from core.stores import profiles
 from graphs import rewrite_policy as policy
@@ -169,45 +168,29 @@ def _event(name: str, data: Any) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(data, ensure_ascii=False, default=str), event=name)
 
 
-def start_run(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> TaskStream[Any]:
-    """Start the graph run now, from the route handler (see `TaskStream` for why)."""
+def start_run(context: AppContext, turn: Turn, inputs: dict[str, Any]) -> TurnRun:
+    """Start the graph run now, from the route handler (see `TurnRun` for why)."""
     config: RunnableConfig = {**turn.config, "run_id": uuid.UUID(turn.run_id)}
     stream = context.tutor.graph.astream(inputs, config, stream_mode=STREAM_MODES, durability=DURABILITY)
-    return TaskStream(stream)
+    return TurnRun(stream, context.settings.token_event_interval)
 
 
-async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[ServerSentEvent, None]:
+async def turn_events(run: TurnRun, turn: Turn) -> AsyncGenerator[ServerSentEvent, None]:
     """The events of one run (see api.streaming).
 
     However it ends — done, failed, or abandoned by the client — the run is stopped and the thread's lease
     given back.
     """
     output: dict[str, Any] = {}
-    tokens, pacer = TokenSelector(), TokenPacer(turn.context.settings.token_event_interval)
-    clock = asyncio.get_running_loop().time
     try:
-        async for item in run.items():
-            if item is None:  # woken up: held text is due
-                if delta := pacer.take(clock()):
-                    yield _event("token", {"delta": delta})
+        async for kind, value in run.items():
+            if kind == "token":
+                yield _event("token", {"delta": value})
                 continue
-            mode, chunk = item
-            if mode in ("messages", "custom"):  # a model's tokens, or a whole answer's sentences
-                text = tokens.text(mode, chunk)
-                if not run.queue.empty():  # more is waiting: it goes out in the same event
-                    pacer.held += text
-                elif delta := pacer.add(text, clock()):
-                    yield _event("token", {"delta": delta})
-                elif pacer.held:
-                    run.wake_at(pacer.due_at)
-                continue
-            if delta := pacer.take(clock()):
-                yield _event("token", {"delta": delta})
+            _mode, chunk = value  # "updates": nodes finished
             for node, update in chunk.items():
-                for event in _node_events(node, update or {}, output, tokens, turn):
+                for event in _node_events(node, update or {}, output, turn):
                     yield event
-        if delta := pacer.take(clock()):
-            yield _event("token", {"delta": delta})
         output["thread_id"] = turn.thread_id
         if error := output.get("error"):
             yield _event("error", {"code": error["code"], "message": error["message"]})
@@ -216,9 +199,7 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
     except RewriteRefused as exc:
         await turn.discard_if_empty()
         yield _event("error", {"code": exc.code, "message": exc.message})
-    except Exception as exc:
-        if delta := pacer.take(clock()):  # what the model said before it failed, as when unpaced
-            yield _event("token", {"delta": delta})
+    except Exception as exc:  # the text the model sent before it failed has gone out already (TurnRun)
         if (failure := model_failure(exc)) is not None:
             log.warning("chat model failed mid-stream: %s", type(exc).__name__)
             yield _event("error", {"code": failure.code, "message": failure.message})
@@ -234,20 +215,19 @@ async def turn_events(run: TaskStream[Any], turn: Turn) -> AsyncGenerator[Server
 
 
 def _node_events(
-    node: str, update: dict[str, Any], output: dict[str, Any], tokens: TokenSelector, turn: Turn
+    node: str, update: dict[str, Any], output: dict[str, Any], turn: Turn
 ) -> list[ServerSentEvent]:
-    """Events for one finished node: held-back tokens, then metadata (route known) or sources."""
-    events = [_event("token", {"delta": held})] if (held := tokens.drain()) else []
+    """Events for one finished node: metadata (route known) or sources."""
     output.update({key: value for key, value in update.items() if key in OUTPUT_KEYS})
     if node == "intake":
         meta = {"thread_id": turn.thread_id, "run_id": turn.run_id, "route": output.get("route")}
-        events.append(_event("metadata", meta))
-    elif "sources" in update:
-        events.append(_event("sources", {"sources": output["sources"]}))
-    return events
+        return [_event("metadata", meta)]
+    if "sources" in update:
+        return [_event("sources", {"sources": output["sources"]})]
+    return []
 
 
-async def finish_stream(events: AsyncGenerator[Any, None], run: TaskStream[Any], turn: Turn) -> None:
+async def finish_stream(events: AsyncGenerator[Any, None], run: TurnRun, turn: Turn) -> None:
     """After the response, however it went: stop the run and give the lease back.
 
     A stream that never started (the client left first) still has both. Each step is a

@@ -55,6 +55,7 @@ async def guard_stalls(source: AsyncIterator[T], seconds: float | None) -> Async
     assert task is not None, "guard_stalls runs in a task"
     waiting_since: float | None = None  # None while the consumer holds an item
     stalled, chunks = False, 0
+    timer: asyncio.TimerHandle | None = None
 
     def check() -> None:
         nonlocal timer, stalled
@@ -82,7 +83,8 @@ async def guard_stalls(source: AsyncIterator[T], seconds: float | None) -> Async
             chunks += 1
             yield item
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
         close = getattr(items, "aclose", None)
         if close is not None:
             with contextlib.suppress(Exception):
