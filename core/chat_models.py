@@ -24,6 +24,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import Field
 
 T = TypeVar("T")
+_END: Any = object()  # the source is exhausted
 
 
 class ModelStalled(TimeoutError):
@@ -51,8 +52,8 @@ async def guard_stalls(source: AsyncIterator[T], seconds: float | None) -> Async
         async for item in source:
             yield item
         return
-    loop, task = asyncio.get_running_loop(), asyncio.current_task()
-    assert task is not None, "guard_stalls runs in a task"
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Task[Any] | None = None  # the task waiting for the next item
     waiting_since: float | None = None  # None while the consumer holds an item
     stalled, chunks = False, 0
     timer: asyncio.TimerHandle | None = None
@@ -60,9 +61,9 @@ async def guard_stalls(source: AsyncIterator[T], seconds: float | None) -> Async
     def check() -> None:
         nonlocal timer, stalled
         now = loop.time()
-        if waiting_since is not None and now - waiting_since >= seconds:
+        if waiter is not None and waiting_since is not None and now - waiting_since >= seconds:
             stalled = True
-            task.cancel()
+            waiter.cancel()
         else:
             timer = loop.call_at((now if waiting_since is None else waiting_since) + seconds, check)
 
@@ -70,16 +71,22 @@ async def guard_stalls(source: AsyncIterator[T], seconds: float | None) -> Async
     items = aiter(source)
     try:
         while True:
-            waiting_since = loop.time()
+            waiter, waiting_since = asyncio.current_task(), loop.time()
             try:
                 item = await anext(items)
             except StopAsyncIteration:
-                return
+                item = _END
             except asyncio.CancelledError:
-                if stalled and task.uncancel() == 0:
+                if stalled and waiter is not None and waiter.uncancel() == 0:
                     raise ModelStalled(seconds, chunks) from None
                 raise
             waiting_since = None
+            if stalled:  # the source swallowed the cancellation
+                if waiter is not None:
+                    waiter.uncancel()
+                raise ModelStalled(seconds, chunks)
+            if item is _END:
+                return
             chunks += 1
             yield item
     finally:

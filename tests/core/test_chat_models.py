@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -59,6 +60,19 @@ async def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_source_that_swallows_the_cancellation_is_still_a_stall() -> None:
+    async def swallowing() -> AsyncIterator[int]:
+        yield 0
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(5)
+
+    with pytest.raises(ModelStalled):
+        async for _ in guard_stalls(swallowing(), 0.1):
+            pass
+    await asyncio.sleep(0.01)  # and the task is not left with a cancellation pending
+    assert (task := asyncio.current_task()) is not None and task.cancelling() == 0
 
 
 async def test_no_timeout_is_no_guard() -> None:
