@@ -28,7 +28,6 @@ from qdrant_client import QdrantClient
 from core.db import Database, _has_input
 from core.embeddings.local import LocalMiniLMEmbeddings
 from core.index import BookIndex
-from core.providers import make_chat_model as chat_model_from_settings
 from core.settings import Settings
 from core.vector_backends import VectorBackend
 from core.vector_backends.pgvector import PgVectorBackend
@@ -103,20 +102,10 @@ async def test_a_model_failing_after_the_first_token_leaves_the_thread_as_it_was
     assert len((await client.get(f"/threads/{thread}")).json()["messages"]) == 4
 
 
-async def test_a_hanging_model_is_cut_off_by_llm_timeout(
-    make_api: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
+async def test_a_hanging_model_is_cut_off_by_llm_timeout(make_api: Any, fake_openai: FakeOpenAI) -> None:
     answer = tutor_responder()
     fake_openai.responder = lambda r: Hang(10) if "patient tutor" in r.system_prompt else answer(r)
-    configured = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        chat_model="openai:gpt-4o-mini",
-        openai_base_url=fake_openai.base_url,
-        llm_timeout=1.0,
-        llm_max_retries=0,
-    )
-    api = await make_api(chat_model_from_settings(configured), thread_busy_wait=0)
+    api = await make_api(make_chat_model(fake_openai, timeout=1.0), thread_busy_wait=0)
     started = time.monotonic()
     response = await api.client().post("/chat", json=QUESTION)
     assert response.status_code == 503 and response.json()["error"]["code"] == "model_unavailable"
@@ -129,22 +118,13 @@ async def test_a_hanging_model_is_cut_off_by_llm_timeout(
 
 
 async def test_a_stream_that_only_keeps_alive_is_cut_off_by_the_stall_timeout(
-    make_api: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+    make_api: Any, fake_openai: FakeOpenAI
 ) -> None:
     """Keep-alive comments but no content: the read timeout never fires, `LLM_STALL_TIMEOUT` does."""
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
     answer = tutor_responder(answer=ANSWER)
     stall = Stall(after_tokens=3, seconds=20, every=0.05)
     fake_openai.responder = lambda r: stall if "patient tutor" in r.system_prompt else answer(r)
-    configured = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        chat_model="openai:gpt-4o-mini",
-        openai_base_url=fake_openai.base_url,
-        llm_timeout=10.0,
-        llm_stall_timeout=1.0,
-        llm_max_retries=0,
-    )
-    api = await make_api(chat_model_from_settings(configured), thread_busy_wait=0)
+    api = await make_api(make_chat_model(fake_openai, stall_timeout=1.0), thread_busy_wait=0)
     thread = str(uuid.uuid4())
     client = api.client(headers={"X-Thread-Id": thread})
     started = time.monotonic()

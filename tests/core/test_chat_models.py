@@ -6,15 +6,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from langchain_openai import ChatOpenAI
 
 from core.chat_models import ModelStalled, TutorChatOpenAI, guard_stalls
-from core.providers import make_chat_model
-from core.settings import Settings
 from tests.fakes import FakeOpenAI, Stall, Text
+from tests.fakes.fixtures import make_chat_model
 
 
 async def paced(gaps: list[float], closed: list[bool] | None = None) -> AsyncIterator[int]:
@@ -80,24 +78,11 @@ async def test_no_timeout_is_no_guard() -> None:
     assert [n async for n in guard_stalls(paced([0.0, 0.3]), None)] == [0, 1]
 
 
-def openai_settings(fake: FakeOpenAI, **overrides: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        chat_model="openai:gpt-4o-mini",
-        openai_base_url=fake.base_url,
-        llm_max_retries=0,
-        **overrides,
-    )
-
-
-async def test_the_same_chunks_in_the_same_order_as_the_library(
-    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
-    model = make_chat_model(openai_settings(fake_openai))
+async def test_the_same_chunks_in_the_same_order_as_the_library(fake_openai: FakeOpenAI) -> None:
+    model = make_chat_model(fake_openai)
     assert isinstance(model, TutorChatOpenAI)
     assert model.stream_chunk_timeout is None and model.stall_timeout == 120.0  # no per-chunk wait_for
-    library = ChatOpenAI(model="gpt-4o-mini", base_url=fake_openai.base_url, max_retries=0)
+    library = ChatOpenAI(model="gpt-4o-mini", base_url=fake_openai.base_url, api_key="test", max_retries=0)  # type: ignore[arg-type]
     assert library.stream_chunk_timeout  # what the guard replaces: on by default
     answer = "Topics carry messages between nodes [1], and services answer requests [2]."
     streamed = []
@@ -108,10 +93,9 @@ async def test_the_same_chunks_in_the_same_order_as_the_library(
 
 
 async def test_a_reply_that_only_keeps_alive_is_abandoned_at_the_stall_timeout(
-    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+    fake_openai: FakeOpenAI,
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "test")
-    model = make_chat_model(openai_settings(fake_openai, llm_timeout=3, llm_stall_timeout=0.5))
+    model = make_chat_model(fake_openai, timeout=3, stall_timeout=0.5)
     fake_openai.script(Stall(after_tokens=2, seconds=8, every=0.05))
     texts: list[str] = []
     started = time.monotonic()

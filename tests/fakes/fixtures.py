@@ -47,10 +47,11 @@ def make_chat_model(
     *,
     timeout: float = 10.0,
     max_retries: int = 0,
+    stall_timeout: float = 120.0,
     **kwargs: Any,
 ) -> BaseChatModel:
     """The real LangChain OpenAI chat model, built the way the product builds it (`make_chat_model`:
-    `OPENAI_BASE_URL`, the blocked-answer check), pointed at the fake.
+    `OPENAI_BASE_URL`, the blocked-answer check, the stall guard), pointed at the fake.
 
     Defaults differ from the SDK's on purpose: `max_retries=0` so each scripted reply maps to one
     call (pass 2 to test retries) and a 10 s timeout instead of 600 s so a broken test fails fast.
@@ -61,6 +62,7 @@ def make_chat_model(
         openai_base_url=fake.base_url,
         llm_timeout=timeout,
         llm_max_retries=max_retries,
+        llm_stall_timeout=stall_timeout,
     )
     chat_model = make_chat_model_from_settings(settings, api_key=FAKE_API_KEY, **kwargs)
     assert chat_model is not None
