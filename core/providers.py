@@ -175,7 +175,9 @@ def model_errors() -> tuple[type[BaseException], ...]:
 
     OpenAI's SDK wraps everything in `openai.APIError`. google-genai raises `APIError` for HTTP
     errors but lets httpx's transport errors (timeouts, refused connections, a dropped stream)
-    through, and langchain-google-genai re-raises 4xx (and embedding failures) as its own errors.
+    through, raises `UnknownApiResponseError` (a ValueError) for a reply it cannot parse (an SSE
+    keep-alive comment is one: its stream parser reads every non-`data:` line as JSON), and
+    langchain-google-genai re-raises 4xx (and embedding failures) as its own errors.
     """
     import httpx
     import openai
@@ -183,9 +185,10 @@ def model_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [openai.APIError, ModelError, TimeoutError, httpx.TransportError]
     try:
         from google.genai.errors import APIError as GoogleAPIError
+        from google.genai.errors import UnknownApiResponseError
         from langchain_google_genai._common import GoogleGenerativeAIError
 
-        errors += [GoogleAPIError, GoogleGenerativeAIError]
+        errors += [GoogleAPIError, UnknownApiResponseError, GoogleGenerativeAIError]
     except ImportError:  # pragma: no cover - the google provider is optional at run time
         pass
     return tuple(errors)

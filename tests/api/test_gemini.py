@@ -20,7 +20,7 @@ from tests.api.faults import wait_healthy
 from tests.api.sse import collect
 from tests.api.test_processes import _free_port
 from tests.conftest import BOOK, ROOT
-from tests.fakes import Disconnect, Error, Hang
+from tests.fakes import Disconnect, Error, Hang, Stall
 from tests.fakes.fixtures import make_gemini_chat_model
 from tests.fakes.replies import Blocked, Reply
 from tests.graphs.conftest import requests_like, tutor_responder
@@ -120,6 +120,30 @@ async def test_a_dropped_stream_is_an_error_event(make_api: Any, fake_gemini: An
     tokens = "".join(event.data["delta"] for event in events if event.name == "token")
     assert tokens == "Topics carry"
     assert events[-1].name == "error" and events[-1].data["code"] == "model_unavailable"
+
+
+async def test_keep_alive_comments_mid_stream_are_a_model_error_not_ours(
+    make_api: Any, fake_gemini: Any
+) -> None:
+    """google-genai reads every line of a stream that is not `data:` as JSON, so an SSE keep-alive
+    comment (a gateway's, or a stalled reply's) fails its parser: the turn ends as the model's
+    failure (`model_unavailable`, the text so far kept, the thread free), not as our 500."""
+    stall = Stall(after_tokens=2, seconds=20, every=0.05, content="Topics carry streams")
+    fake_gemini.responder = answer_with(stall)
+    api = await make_api(make_gemini_chat_model(fake_gemini), thread_busy_wait=0)
+    thread = str(uuid.uuid4())
+    client = api.client(headers={"X-Thread-Id": thread})
+    started = time.monotonic()
+    response, events = await collect(client, "/chat/stream", json=QUESTION)
+    assert response.status_code == 200 and time.monotonic() - started < 5
+    assert "".join(event.data["delta"] for event in events if event.name == "token") == "Topics carry"
+    assert events[-1].name == "error" and events[-1].data["code"] == "model_unavailable"
+    assert requests_like(fake_gemini, ANSWER_PROMPT)[-1].wait_done(5)  # the connection is closed
+    fake_gemini.responder = tutor_responder()
+    again = await client.post("/chat", json=QUESTION)
+    assert again.status_code == 200, again.text
+    assert len((await client.get(f"/threads/{thread}")).json()["messages"]) == 2
+    fake_gemini.problems.clear()  # the fake notes the client hanging up on the stalled reply
 
 
 async def test_rate_limit_then_success_is_retried(make_api: Any, fake_gemini: Any) -> None:

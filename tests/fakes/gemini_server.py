@@ -35,7 +35,7 @@ from tests.fakes.gemini_wire import (
     usage_metadata,
 )
 from tests.fakes.openai_server import CapturedRequest, FakeOpenAI
-from tests.fakes.replies import Disconnect, Error, Hang, Reply
+from tests.fakes.replies import Disconnect, Error, Hang, Reply, Stall
 
 API_VERSION = "v1beta"
 MODELS = ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-embedding-001"]
@@ -99,6 +99,11 @@ class GeminiHandler(Handler):
                 )
             else:
                 self._drop(record)
+        elif isinstance(reply, Stall):
+            if record.stream:
+                self._stream_candidate(record, Candidate(reply.content), 0.0, stall=reply)
+            else:
+                self._serve_failure(record, Hang(reply.seconds))
         else:
             candidate = plan_candidate(reply, record.body)
             delays = (getattr(reply, "first_token_delay", 0.0), getattr(reply, "token_delay", 0.0))
@@ -121,9 +126,11 @@ class GeminiHandler(Handler):
         token_delay: float,
         cut_after: int | None = None,
         first_delay: float = 0.0,
+        stall: Stall | None = None,
     ) -> None:
         """SSE: one response per token (the last one carries `finishReason` and usage); `cut_after`
-        drops the connection after that many tokens, without the final response."""
+        drops the connection after that many tokens, without the final response; `stall` sends
+        keep-alive comments instead after `stall.after_tokens`."""
         model, rid = getattr(record, "model", "gemini"), record.completion_id
         record.status = 200
         self.send_response(200)
@@ -137,6 +144,9 @@ class GeminiHandler(Handler):
                 return
             if index == cut_after:
                 self._drop(record)
+                return
+            if stall is not None and index == stall.after_tokens:
+                self._keep_alive(record, stall)
                 return
             last = index == len(chunks) - 1 and cut_after is None
             finish = candidate.finish_reason if last else None
