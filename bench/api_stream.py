@@ -480,6 +480,7 @@ def machine() -> str:
 
 async def run(args: argparse.Namespace, base_url: str, streaming: Any, arrivals: Any) -> dict[str, Any]:
     home = Path(args.home or tempfile.mkdtemp(prefix="tutor-apistream-"))
+    home.mkdir(parents=True, exist_ok=True)  # a --home that does not exist yet
     ids = itertools.count()
     date = datetime.now(UTC).isoformat(timespec="seconds")
     command = " ".join(["uv run python", *sys.argv])
