@@ -397,7 +397,9 @@ async def chat_rps(server: Server, seconds: float, concurrency: int, ids: Iterat
 async def chat_burst(server: Server, size: int, ids: Iterator[int]) -> dict[str, Any]:
     """`size` `POST /chat` sent at the same instant: is the service fair under a burst?
 
-    Fair: early finishers finish early, so the median latency is well under the burst's wall time.
+    Fair: early finishers finish early, so the median latency is well under the burst's wall time:
+    about half of it at best (equal requests sent together, served one after another, finish evenly
+    over the wall time), against ~1 when every request waits for all of them.
     503 and 429 (with Retry-After) are deliberate answers of admission and limits; any other status
     or a failed request is an error.
     """
@@ -576,7 +578,8 @@ def report(result: dict[str, Any]) -> str:
         lines[-1] += (
             f"{burst['wall_ms']} ms wall; latency p50 {lat['p50']} p95 {lat['p95']} max {lat['max']} ms;"
         )
-        lines += [f"p50/wall {burst['p50_over_wall']} (fair: well under 0.5); deliberate 503/429 "]
+        best = "fair: ~0.5 is the best for equal requests sent together, ~1 unfair"
+        lines += [f"p50/wall {burst['p50_over_wall']} ({best}); deliberate 503/429 "]
         lines[-1] += (
             f"{burst['deliberate']}; errors {burst['errors'] or 0}; CPU ms/req {burst['cpu_ms_per_request']}"
         )
