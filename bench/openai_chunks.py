@@ -2,7 +2,8 @@
 
     uv run python bench/openai_chunks.py [--streams 5] [--batches 5]
 
-`ChatOpenAI.astream` over the fake OpenAI server (its own process, 200 tokens 20 ms apart), in
+`ChatOpenAI.astream` over `bench/api_stream.py`'s fake OpenAI server (its own process; the bare
+stack's prompt, so 200 tokens, the first after 300 ms, then one every 20 ms), in
 alternating batches of `--streams` streams at once: the library's client (`stream_chunk_timeout`
 off, so that only the chunk type differs) against `TutorChatOpenAI` with its stall guard off
 (`core.chat_models.RawChunkAsyncOpenAI`: the SDK's parsed JSON, not `ChatCompletionChunk`s). Both
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
 import statistics
 import sys
 import time
@@ -22,26 +22,21 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
+from bench.api_stream import fake_model
+from bench.bare_stack import BASELINE_PROMPT
 from core.chat_models import TutorChatOpenAI
-from tests.fakes import FakeOpenAI, Text
 
-ANSWER = " ".join(f"word{i}" for i in range(200))
-
-
-def serve_fake(conn: Any, stop: Any) -> None:
-    with FakeOpenAI() as fake:
-        fake.default = Text(ANSWER, first_token_delay=0.05, token_delay=0.02)
-        conn.send(fake.base_url)
-        stop.wait()
+QUESTION = [SystemMessage(BASELINE_PROMPT), HumanMessage("What is a topic?")]
 
 
 async def batch(model: ChatOpenAI, streams: int) -> tuple[float, list[Any]]:
     """CPU ms per stream of `streams` streams at once, and the first stream's chunks."""
 
     async def one() -> list[Any]:
-        return [chunk async for chunk in model.astream("What is a topic?")]
+        return [chunk async for chunk in model.astream(QUESTION)]
 
     started = time.process_time()
     results = await asyncio.gather(*(one() for _ in range(streams)))
@@ -78,16 +73,8 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=5)
     parser.add_argument("--batches", type=int, default=5)
     args = parser.parse_args()
-    ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe()
-    stop = ctx.Event()
-    fake = ctx.Process(target=serve_fake, args=(child, stop), daemon=True)
-    fake.start()
-    try:
-        asyncio.run(measure(parent.recv(), args.streams, args.batches))
-    finally:
-        stop.set()
-        fake.join(10)
+    with fake_model() as (base_url, _streaming, _arrivals):
+        asyncio.run(measure(base_url, args.streams, args.batches))
 
 
 if __name__ == "__main__":
